@@ -1,0 +1,57 @@
+"""Global settings: the float type of new weights and the kernel backend.
+
+``floatx`` follows Keras' ``keras.config.floatx``: 'float32' by default, 'float64' for
+gradient checks. The backend chooses between the Numba-compiled kernels (``'numba'``, the
+default) and their readable NumPy twins (``'numpy'``); the environment variable
+``NPRNN_BACKEND`` sets the starting value, ``set_backend`` changes it at run time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_FLOATX_CHOICES = ("float32", "float64")
+_BACKEND_CHOICES = ("numba", "numpy")
+
+_floatx = "float32"
+
+
+def floatx() -> str:
+    """The default float type for weights and computations, as a string."""
+    return _floatx
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float type: 'float32' (default) or 'float64'."""
+    global _floatx
+    name = np.dtype(value).name if isinstance(value, (type, np.dtype)) else value
+    if name not in _FLOATX_CHOICES:
+        raise ValueError(f"floatx: expected one of {_FLOATX_CHOICES}, got {value!r}")
+    _floatx = name
+
+
+def _backend_from_environment() -> str:
+    value = os.environ.get("NPRNN_BACKEND", "numba").strip().lower()
+    if value not in _BACKEND_CHOICES:
+        raise ValueError(
+            f"NPRNN_BACKEND: expected one of {_BACKEND_CHOICES}, got {value!r}"
+        )
+    return value
+
+
+_backend = _backend_from_environment()
+
+
+def backend() -> str:
+    """The kernel backend in use: 'numba' (compiled) or 'numpy' (reference)."""
+    return _backend
+
+
+def set_backend(name: str) -> None:
+    """Select the kernel backend: 'numba' (compiled, default) or 'numpy' (reference)."""
+    global _backend
+    if name not in _BACKEND_CHOICES:
+        raise ValueError(f"backend: expected one of {_BACKEND_CHOICES}, got {name!r}")
+    _backend = name
