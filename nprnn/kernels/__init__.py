@@ -1,0 +1,28 @@
+"""Kernels: the maths as pure functions, in two twins with one signature each.
+
+:mod:`nprnn.kernels.reference` is plain NumPy, written to be read line by line.
+:mod:`nprnn.kernels.compiled` holds Numba twins of the hot ones (the recurrence, its
+backpropagation through time, row gather and scatter-add, the RMSprop update) and re-exports
+the reference for the rest. :func:`active` returns the module that the layers call, chosen by
+``nprnn.config.backend()`` (environment variable ``NPRNN_BACKEND``, or
+``nprnn.config.set_backend``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from nprnn import config
+from nprnn.kernels import reference
+
+
+def active() -> ModuleType:
+    """The kernel module selected by ``nprnn.config.backend()``."""
+    if config.backend() == "numba":
+        from nprnn.kernels import compiled
+
+        return compiled
+    return reference
+
+
+__all__ = ["active", "reference"]
