@@ -1,0 +1,461 @@
+r"""Numba twins of the hot kernels of :mod:`nprnn.kernels.reference`.
+
+Drop-in module: every public name of the reference is here with the same signature and the
+same results (to rounding). Five are compiled with Numba::
+
+    rnn_recurrence_forward(projected, Wh, h0)            h_t = tanh(a_t + h_{t-1} Wh)
+    rnn_recurrence_backward(dhidden, hidden, Wh, h0)     backpropagation through time
+    gather_rows(table, ids)                               out[n, t] = table[ids[n, t]]
+    scatter_add_rows(values, ids, num_rows)               out[v] = sum_{ids = v} values
+    rmsprop_update(param, grad, velocity, lr, rho, eps)   Keras' RMSprop step
+
+and the others are the reference functions themselves, re-exported unchanged (``rnn_forward``
+and ``rnn_backward`` of the reference call the *reference* recurrence; the layers call the
+recurrence directly through :func:`nprnn.kernels.active`).
+
+Design, for the chapter's sizes (N=64 sequences, T=100 steps, H=8 units), where the cost
+of a step is overhead and ``tanh``, not arithmetic:
+
+* Each public function is a thin Python wrapper: it normalises the arguments (C-contiguous,
+  one float dtype, ids checked to lie in [0, V)) and calls one ``@njit(cache=True)`` core.
+  Non-contiguous inputs are copied once by ``np.ascontiguousarray``; contiguous ones are
+  passed as they are.
+* Inside the recurrence, the state is kept batch-innermost, shape (H, N), so that every
+  inner loop runs over the batch and LLVM vectorises it (8 or 16 lanes); the (N, T, H)
+  arrays of the signature are read and written one step at a time. Nothing is allocated in
+  the time loop.
+* float32 uses :func:`nprnn.kernels._fast_math.tanh_f32`, a vectorisable ``tanh`` within
+  1 ulp of the correctly rounded value over the whole float32 range (max 0.5 ulp measured
+  over all 2^32 inputs; see that module). float64 uses the exact ``np.tanh`` (libm), so it
+  matches the reference to ~1e-15 relative. ``USE_FAST_TANH_FLOAT32 = False`` switches
+  float32 to libm too.
+* No ``fastmath``: every kernel keeps IEEE semantics (no reassociation, NaN and inf
+  propagate as in NumPy). The only flag is ``error_model='numpy'``, which makes a float
+  division by zero give inf/NaN like NumPy instead of raising (Python's rule), and lets the
+  loops vectorise.
+* The dWh reduction of backpropagation through time is accumulated per sequence
+  (``acc[k, j, n] += h_{t-1}[k, n] dz_t[j, n]``, vectorised over n), then summed over n in
+  a fixed order after the time loop; results are bitwise reproducible and independent of the
+  thread count (the kernels are serial; see ``benchmarks/README.md`` for why: 2 threads did
+  not pay at N=64).
+* Ids (any integer dtype, any shape) are checked in the compiled core before any read, with
+  one min/max pass; an id outside [0, V) raises ``ValueError`` naming ``ids``, the range and
+  the bad value. A compiled gather never reads out of bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nprnn.kernels._fast_math import tanh_f32
+from nprnn.kernels.reference import (
+    SequenceCache,
+    StepCache,
+    dense_backward,
+    dense_forward,
+    rnn_backward,
+    rnn_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+    sigmoid,
+    sigmoid_binary_crossentropy,
+    sigmoid_binary_crossentropy_backward,
+)
+
+__all__ = [
+    "StepCache",
+    "SequenceCache",
+    "rnn_step_forward",
+    "rnn_step_backward",
+    "rnn_recurrence_forward",
+    "rnn_recurrence_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "gather_rows",
+    "scatter_add_rows",
+    "embedding_forward",
+    "embedding_backward",
+    "dense_forward",
+    "dense_backward",
+    "sigmoid",
+    "sigmoid_binary_crossentropy",
+    "sigmoid_binary_crossentropy_backward",
+    "rmsprop_update",
+    "USE_FAST_TANH_FLOAT32",
+]
+
+#: Use the vectorised float32 ``tanh`` (within 1 ulp) in the float32 recurrence. When False,
+#: float32 calls libm's ``tanhf`` like float64 calls ``tanh`` (slower, correctly rounded
+#: in practice). float64 always uses the exact ``np.tanh``.
+USE_FAST_TANH_FLOAT32 = True
+
+_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+_FLOATS = (np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Argument normalisation (Python side, cheap)
+# --------------------------------------------------------------------------------------
+def _float_dtype(array, name):
+    dtype = np.asarray(array).dtype
+    if dtype not in _FLOATS:
+        raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {dtype}")
+    return dtype
+
+
+def _as(array, dtype):
+    """``array`` as a C-contiguous array of ``dtype`` (no copy when it already is)."""
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _as_ids(ids):
+    """Ids as a flat C-contiguous int32/int64 array (other integer dtypes converted)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"ids: expected an integer array, got dtype {ids.dtype}")
+    if ids.dtype not in (np.int32, np.int64):
+        if ids.dtype.kind == "u" and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"ids: every id must lie in [0, V); got {int(ids.max())}, beyond int64"
+            )
+        ids = ids.astype(np.int64)
+    return np.ascontiguousarray(ids).reshape(-1)
+
+
+def _raise_bad_id(ids, position, num_rows):
+    bad = np.asarray(ids).reshape(-1)[position]
+    raise ValueError(
+        f"ids: every id must lie in [0, {num_rows}) (the rows of the table); got {bad} "
+        f"at flat position {position}"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# SimpleRNN recurrence
+# --------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _recurrence_forward_core(projected, Wh, h0, hidden, fast_tanh):
+    N, T, H = projected.shape
+    dtype = projected.dtype
+    h = np.empty((H, N), dtype=dtype)  # h_{t-1}, batch innermost
+    z = np.empty((H, N), dtype=dtype)
+    for n in range(N):
+        for k in range(H):
+            h[k, n] = h0[n, k]
+    for t in range(T):
+        for n in range(N):
+            for j in range(H):
+                z[j, n] = projected[n, t, j]
+        for k in range(H):
+            for j in range(H):
+                w = Wh[k, j]
+                for n in range(N):
+                    z[j, n] += h[k, n] * w
+        if fast_tanh:
+            for j in range(H):
+                for n in range(N):
+                    h[j, n] = tanh_f32(z[j, n])
+        else:
+            for j in range(H):
+                for n in range(N):
+                    h[j, n] = np.tanh(z[j, n])
+        for n in range(N):
+            for j in range(H):
+                hidden[n, t, j] = h[j, n]
+
+
+def rnn_recurrence_forward(projected, Wh, h0):
+    r"""Compiled twin of :func:`nprnn.kernels.reference.rnn_recurrence_forward`.
+
+    :math:`h_t = \tanh(a_t + h_{t-1} W_h)` for t = 1..T.
+
+    Parameters
+    ----------
+    projected : ndarray, shape (N, T, H), float32 or float64
+        The input projections :math:`a_t = x_t W_x + b`.
+    Wh : ndarray, shape (H, H)
+    h0 : ndarray, shape (N, H)
+
+    Returns
+    -------
+    hidden : ndarray, shape (N, T, H), dtype of ``projected`` (``Wh`` and ``h0`` are cast
+        to it). float32 uses the 1-ulp vectorised tanh of :mod:`nprnn.kernels._fast_math`
+        (max 0.5 ulp, measured over all float32); float64 the exact ``np.tanh``.
+    """
+    dtype = _float_dtype(projected, "projected")
+    projected = _as(projected, dtype)
+    Wh = _as(Wh, dtype)
+    h0 = _as(h0, dtype)
+    N, T, H = projected.shape
+    if Wh.shape != (H, H) or h0.shape != (N, H):
+        raise ValueError(
+            f"shapes: projected {projected.shape} needs Wh ({H}, {H}) and h0 ({N}, {H}); "
+            f"got Wh {Wh.shape}, h0 {h0.shape}"
+        )
+    hidden = np.empty((N, T, H), dtype=dtype)
+    fast = bool(USE_FAST_TANH_FLOAT32 and dtype == np.float32)
+    _recurrence_forward_core(projected, Wh, h0, hidden, fast)
+    return hidden
+
+
+@njit(**_JIT)
+def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0):
+    N, T, H = hidden.shape
+    dtype = hidden.dtype
+    g = np.empty((H, N), dtype=dtype)  # gradient reaching h_t
+    dz = np.empty((H, N), dtype=dtype)
+    hp = np.empty((H, N), dtype=dtype)  # h_{t-1}
+    acc = np.zeros((H, H, N), dtype=dtype)  # acc[k, j, n] = sum_t h_{t-1}[n,k] dz_t[n,j]
+    dnext = np.zeros((H, N), dtype=dtype)  # dz_{t+1} Wh^T
+    for t in range(T - 1, -1, -1):
+        for n in range(N):
+            for j in range(H):
+                hv = hidden[n, t, j]
+                g[j, n] = (dhidden[n, t, j] + dnext[j, n]) * (1.0 - hv * hv)
+        for n in range(N):
+            for j in range(H):
+                dprojected[n, t, j] = g[j, n]
+        if t > 0:
+            for n in range(N):
+                for k in range(H):
+                    hp[k, n] = hidden[n, t - 1, k]
+        else:
+            for n in range(N):
+                for k in range(H):
+                    hp[k, n] = h0[n, k]
+        for k in range(H):
+            for j in range(H):
+                for n in range(N):
+                    acc[k, j, n] += hp[k, n] * g[j, n]
+        # dnext[k] = sum_j dz[j] Wh[k, j]
+        for k in range(H):
+            for n in range(N):
+                dz[k, n] = 0.0
+            for j in range(H):
+                w = Wh[k, j]
+                for n in range(N):
+                    dz[k, n] += g[j, n] * w
+        for k in range(H):
+            for n in range(N):
+                dnext[k, n] = dz[k, n]
+    for k in range(H):
+        for j in range(H):
+            s = 0.0
+            for n in range(N):
+                s += acc[k, j, n]
+            dWh[k, j] = s
+    for n in range(N):
+        for k in range(H):
+            dh0[n, k] = dnext[k, n]
+
+
+def rnn_recurrence_backward(dhidden, hidden, Wh, h0):
+    r"""Compiled twin of :func:`nprnn.kernels.reference.rnn_recurrence_backward`.
+
+    From t = T down to 1::
+
+        g_t    = dhidden_t + dz_{t+1} Wh^T     (dz_{T+1} = 0)
+        dz_t   = g_t * (1 - h_t^2)
+        dWh   += h_{t-1}^T dz_t
+        dh0    = dz_1 Wh^T
+
+    Parameters
+    ----------
+    dhidden, hidden : ndarrays, shape (N, T, H)
+    Wh : ndarray, shape (H, H)
+    h0 : ndarray, shape (N, H)
+
+    Returns
+    -------
+    dprojected : ndarray, shape (N, T, H)
+    dWh : ndarray, shape (H, H)
+    dh0 : ndarray, shape (N, H)
+        All in the dtype of ``hidden`` (other inputs are cast to it); ``dWh`` in ``Wh``'s.
+        The sum over n and t of dWh is taken per sequence over t, then over n in order
+        (reproducible; differs from the reference by rounding only).
+    """
+    dtype = _float_dtype(hidden, "hidden")
+    hidden = _as(hidden, dtype)
+    dhidden = _as(dhidden, dtype)
+    Wh_in = Wh
+    Wh = _as(Wh, dtype)
+    h0 = _as(h0, dtype)
+    N, T, H = hidden.shape
+    if dhidden.shape != (N, T, H) or Wh.shape != (H, H) or h0.shape != (N, H):
+        raise ValueError(
+            f"shapes: hidden {hidden.shape} needs dhidden {(N, T, H)}, Wh ({H}, {H}), "
+            f"h0 ({N}, {H}); got {dhidden.shape}, {Wh.shape}, {h0.shape}"
+        )
+    dprojected = np.empty((N, T, H), dtype=dtype)
+    dWh = np.empty((H, H), dtype=dtype)
+    dh0 = np.empty((N, H), dtype=dtype)
+    _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0)
+    wh_dtype = np.asarray(Wh_in).dtype
+    if wh_dtype != dtype and wh_dtype in _FLOATS:
+        dWh = dWh.astype(wh_dtype)
+    return dprojected, dWh, dh0
+
+
+# --------------------------------------------------------------------------------------
+# Row gather and scatter-add
+# --------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _first_bad_id(ids, num_rows):
+    """-1 when every id is in [0, num_rows), else the flat position of the first bad one.
+
+    One vectorised min/max pass; the position is searched for only on failure."""
+    lo = ids[0]
+    hi = ids[0]
+    for i in range(ids.shape[0]):
+        v = ids[i]
+        lo = min(lo, v)
+        hi = max(hi, v)
+    if lo >= 0 and hi < num_rows:
+        return -1
+    for i in range(ids.shape[0]):
+        if ids[i] < 0 or ids[i] >= num_rows:
+            return i
+    return -1
+
+
+@njit(**_JIT)
+def _gather_core(table, ids, out):
+    if ids.shape[0] == 0:
+        return -1
+    bad = _first_bad_id(ids, table.shape[0])
+    if bad >= 0:
+        return bad
+    C = table.shape[1]
+    for i in range(ids.shape[0]):
+        row = ids[i]
+        for c in range(C):
+            out[i, c] = table[row, c]
+    return -1
+
+
+def gather_rows(table, ids):
+    """Compiled twin of :func:`nprnn.kernels.reference.gather_rows`.
+
+    ``out[n, t] = table[ids[n, t]]``: table (V, C), integer ids (N, T) (any shape, any
+    integer dtype) -> (N, T, C) in the table's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an id lies outside [0, V); checked before anything is read.
+    """
+    table_in = np.asarray(table)
+    table = np.ascontiguousarray(table_in)
+    if table.ndim != 2:
+        raise ValueError(f"table: expected shape (V, C), got {table.shape}")
+    shape = np.shape(ids)
+    flat = _as_ids(ids)
+    out = np.empty((flat.shape[0], table.shape[1]), dtype=table.dtype)
+    bad = _gather_core(table, flat, out)
+    if bad >= 0:
+        _raise_bad_id(ids, bad, table.shape[0])
+    return out.reshape(shape + (table.shape[1],))
+
+
+@njit(**_JIT)
+def _scatter_core(values, ids, out):
+    if ids.shape[0] == 0:
+        return -1
+    bad = _first_bad_id(ids, out.shape[0])
+    if bad >= 0:
+        return bad
+    C = values.shape[1]
+    for i in range(ids.shape[0]):
+        row = ids[i]
+        for c in range(C):
+            out[row, c] += values[i, c]
+    return -1
+
+
+def scatter_add_rows(values, ids, num_rows):
+    """Compiled twin of :func:`nprnn.kernels.reference.scatter_add_rows`.
+
+    ``out[v] = sum over (n, t) with ids[n, t] == v of values[n, t]``: values (N, T, C),
+    ids (N, T) -> (num_rows, C) in the dtype of ``values``. Repeated ids accumulate, in
+    the flat order of ``ids`` (the order of ``np.add.at``, so float results are identical).
+
+    Raises
+    ------
+    ValueError
+        If an id lies outside [0, num_rows); checked before anything is written.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    num_rows = int(num_rows)
+    flat = _as_ids(ids)
+    C = values.shape[-1]
+    if values.size != flat.shape[0] * C:
+        raise ValueError(
+            f"shapes: values {values.shape} do not match ids {np.shape(ids)} + (C,)"
+        )
+    values2 = np.ascontiguousarray(values).reshape(flat.shape[0], C)
+    out = np.zeros((num_rows, C), dtype=values.dtype)
+    bad = _scatter_core(values2, flat, out)
+    if bad >= 0:
+        _raise_bad_id(ids, bad, num_rows)
+    return out
+
+
+def embedding_forward(ids, embeddings):
+    """Embedding lookup ``out[n, t] = embeddings[ids[n, t]]``: (N, T) ids, (V, E) -> (N, T, E).
+
+    The reference's twin, calling the compiled :func:`gather_rows`."""
+    return gather_rows(embeddings, ids)
+
+
+def embedding_backward(dout, ids, vocabulary_size):
+    """Gradient of the lookup: ``dE[v] = sum_{ids[n, t] = v} dout[n, t]``, shape (V, E).
+
+    The reference's twin, calling the compiled :func:`scatter_add_rows`."""
+    return scatter_add_rows(dout, ids, vocabulary_size)
+
+
+# --------------------------------------------------------------------------------------
+# RMSprop
+# --------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _rmsprop_core(param, grad, velocity, new_param, new_velocity, lr, rho, eps):
+    one_minus_rho = 1.0 - rho
+    for i in range(param.shape[0]):
+        g = grad[i]
+        v = rho * velocity[i] + one_minus_rho * g * g
+        new_velocity[i] = v
+        new_param[i] = param[i] - lr * g / np.sqrt(v + eps)
+
+
+def rmsprop_update(param, grad, velocity, learning_rate, rho, epsilon):
+    r"""Compiled twin of :func:`nprnn.kernels.reference.rmsprop_update`.
+
+    .. math::
+
+        v &\leftarrow \rho v + (1 - \rho) g^2 \\
+        w &\leftarrow w - \eta \, g / \sqrt{v + \epsilon}
+
+    (epsilon inside the root, as Keras). ``param``, ``grad``, ``velocity`` share one shape;
+    returns ``(new_param, new_velocity)`` as new arrays of the dtypes of ``param`` and
+    ``velocity``. Computed elementwise in float64 and rounded once to the output dtype
+    (the reference rounds every float32 operation; the two agree to ~1e-7 relative).
+    """
+    param = np.asarray(param)
+    shape = param.shape
+    p = np.ascontiguousarray(param).reshape(-1)
+    g = np.ascontiguousarray(grad).reshape(-1)
+    v = np.ascontiguousarray(velocity).reshape(-1)
+    if g.shape != p.shape or v.shape != p.shape:
+        raise ValueError(
+            f"shapes: param {shape}, grad {np.shape(grad)}, velocity {np.shape(velocity)} "
+            "must be equal"
+        )
+    new_param = np.empty(p.shape, dtype=p.dtype)
+    new_velocity = np.empty(v.shape, dtype=v.dtype)
+    _rmsprop_core(
+        p, g, v, new_param, new_velocity, float(learning_rate), float(rho), float(epsilon)
+    )
+    return new_param.reshape(shape), new_velocity.reshape(shape)

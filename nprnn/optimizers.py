@@ -1,0 +1,228 @@
+r"""Optimizers with Keras' update rules, updating weights in place.
+
+An optimizer holds one slot array per weight (created on the first step) and a step counter
+``iterations``. Before the update, gradients may be clipped, as Keras' ``clipvalue``
+(elementwise to [-c, c]), ``clipnorm`` (each gradient rescaled to norm <= c) and
+``global_clipnorm`` (all gradients rescaled together to global norm <= c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nprnn import kernels
+from nprnn._validation import check_float
+
+
+class Optimizer:
+    """Base class: clipping, slots, ``apply(weights, grads)``, state for saving."""
+
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None):
+        self.learning_rate = check_float(learning_rate, "learning_rate", low=0.0)
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError(
+                "clipnorm, global_clipnorm: expected at most one of them, got both "
+                f"({clipnorm}, {global_clipnorm})"
+            )
+        self.clipnorm = None if clipnorm is None else check_float(
+            clipnorm, "clipnorm", low=0.0, low_open=True)
+        self.clipvalue = None if clipvalue is None else check_float(
+            clipvalue, "clipvalue", low=0.0, low_open=True)
+        self.global_clipnorm = None if global_clipnorm is None else check_float(
+            global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.slots: dict[str, list[np.ndarray]] = {}
+
+    def build(self, weights):
+        """Create zero slots shaped like ``weights``."""
+        self.slots = {name: [np.zeros_like(w) for w in weights] for name in self.slot_names}
+
+    def clip(self, grads):
+        """Apply clipvalue, clipnorm and global_clipnorm, in that order; returns new arrays."""
+        if self.clipvalue is not None:
+            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.clipnorm is not None:
+            grads = [g * min(1.0, self.clipnorm / max(np.sqrt(np.sum(g * g)), 1e-30))
+                     for g in grads]
+        if self.global_clipnorm is not None:
+            norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
+            scale = min(1.0, self.global_clipnorm / max(norm, 1e-30))
+            grads = [g * scale for g in grads]
+        return grads
+
+    def apply(self, weights, grads):
+        """Update every weight in place from its gradient (same order, same shapes)."""
+        if not self.slots and self.slot_names:
+            self.build(weights)
+        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm:
+            grads = self.clip(grads)
+        self.iterations += 1
+        for index, (weight, grad) in enumerate(zip(weights, grads)):
+            self.update(index, weight, grad)
+
+    def update(self, index, weight, grad):
+        raise NotImplementedError
+
+    # -- saving --------------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "learning_rate": self.learning_rate}
+        for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_state(self):
+        """``{'iterations': int, slot name: [arrays]}``, for saving."""
+        return {"iterations": self.iterations, **{k: list(v) for k, v in self.slots.items()}}
+
+    def set_state(self, state, weights):
+        """Restore what :meth:`get_state` returned, checking shapes against ``weights``."""
+        self.iterations = int(state["iterations"])
+        if not self.slot_names or all(not state.get(name) for name in self.slot_names):
+            return
+        self.build(weights)
+        for name in self.slot_names:
+            values = state[name]
+            if len(values) != len(weights):
+                raise ValueError(
+                    f"optimizer state: {name} has {len(values)} arrays for {len(weights)} weights"
+                )
+            for slot, value in zip(self.slots[name], values):
+                if np.shape(value) != slot.shape:
+                    raise ValueError(f"optimizer state: {name} shape {np.shape(value)} does "
+                                     f"not match the weight's {slot.shape}")
+                slot[...] = value
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, Keras' rule (``keras/src/optimizers/rmsprop.py``).
+
+    .. math::
+
+        v &\leftarrow \rho v + (1-\rho) g^2 \\
+        w &\leftarrow w - \eta\, g / \sqrt{v + \epsilon}
+
+    Epsilon sits *inside* the square root, as in Keras and TensorFlow's ``ApplyRMSProp``
+    (the book's TF 2.3); PyTorch's ``torch.optim.RMSprop`` adds it outside,
+    :math:`g/(\sqrt v + \epsilon)`, and calls rho ``alpha``. The gradient of an Embedding is
+    applied as one dense (V, E) array, so :math:`g^2` is the square of the summed gradient of
+    each row.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001 (the book uses 1e-4)
+    rho : float in [0, 1), default 0.9
+    epsilon : float > 0, default 1e-7
+    clipnorm, clipvalue, global_clipnorm : float, optional
+    """
+
+    slot_names = ("velocity",)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = check_float(rho, "rho", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def update(self, index, weight, grad):
+        velocity = self.slots["velocity"][index]
+        new_weight, new_velocity = kernels.active().rmsprop_update(
+            weight, grad, velocity, self.learning_rate, self.rho, self.epsilon)
+        weight[...] = new_weight
+        velocity[...] = new_velocity
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, Keras' rule.
+
+    Without momentum :math:`w \leftarrow w - \eta g`. With momentum :math:`\mu`:
+    :math:`m \leftarrow \mu m - \eta g;\ w \leftarrow w + m` (Nesterov:
+    :math:`w \leftarrow w + \mu m - \eta g`).
+    """
+
+    slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
+        self.nesterov = bool(nesterov)
+
+    def update(self, index, weight, grad):
+        if self.momentum == 0:
+            weight -= self.learning_rate * grad
+            return
+        velocity = self.slots["momentum"][index]
+        velocity *= self.momentum
+        velocity -= self.learning_rate * grad
+        if self.nesterov:
+            weight += self.momentum * velocity - self.learning_rate * grad
+        else:
+            weight += velocity
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    r"""Adam, Keras' rule (``keras/src/optimizers/adam.py``), at step t = iterations:
+
+    .. math::
+
+        m &\leftarrow m + (1-\beta_1)(g - m), \quad v \leftarrow v + (1-\beta_2)(g^2 - v) \\
+        w &\leftarrow w - \eta \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,
+              \frac{m}{\sqrt v + \epsilon}
+
+    (epsilon outside the root here, as in Keras' Adam.)
+    """
+
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = check_float(beta_1, "beta_1", low=0.0, high=1.0, high_open=True)
+        self.beta_2 = check_float(beta_2, "beta_2", low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", low=0.0, low_open=True)
+
+    def update(self, index, weight, grad):
+        m = self.slots["momentum"][index]
+        v = self.slots["velocity"][index]
+        t = self.iterations
+        m += (1 - self.beta_1) * (grad - m)
+        v += (1 - self.beta_2) * (grad * grad - v)
+        step = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        weight -= step * m / (np.sqrt(v) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"rmsprop": RMSprop, "sgd": SGD, "adam": Adam}
+_CLASSES = {cls.__name__: cls for cls in (RMSprop, SGD, Adam)}
+
+
+def get(identifier):
+    """An optimizer from a name ('rmsprop', 'adam', 'sgd') or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(
+        f"optimizer: expected one of {sorted(_BY_NAME)} or an Optimizer, got {identifier!r}"
+    )
+
+
+def deserialize(class_name, config):
+    if class_name not in _CLASSES:
+        raise ValueError(f"optimizer class: expected one of {sorted(_CLASSES)}, got {class_name!r}")
+    return _CLASSES[class_name].from_config(config)
