@@ -1,0 +1,51 @@
+"""Shared fixtures: float64 for gradient checks, both kernel backends, a fresh seed."""
+
+import numpy as np
+import pytest
+
+import nprnn
+from nprnn import config
+
+
+@pytest.fixture
+def float64():
+    """Build layers and models in float64 for the duration of a test."""
+    previous = config.floatx()
+    config.set_floatx("float64")
+    yield
+    config.set_floatx(previous)
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request):
+    """Run a test once with the NumPy reference kernels and once with the compiled ones."""
+    previous = config.backend()
+    config.set_backend(request.param)
+    yield request.param
+    config.set_backend(previous)
+
+
+@pytest.fixture
+def numpy_backend():
+    previous = config.backend()
+    config.set_backend("numpy")
+    yield
+    config.set_backend(previous)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same seed and fresh layer names."""
+    nprnn.utils.set_random_seed(1234)
+    nprnn.layers.clear_session()
+    yield
+
+
+def rel_error(a, b):
+    """CS231n's relative error: max|a-b| / max(1e-8, max(|a|+|b|))."""
+    return nprnn.gradcheck.rel_error(a, b)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
