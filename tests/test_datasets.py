@@ -643,9 +643,12 @@ def object_npy_with_pickle(shape, pickled: bytes) -> bytes:
     return buffer.getvalue() + pickled
 
 
-def test_numpy_1_spelling_of_the_reconstructor_is_admitted(tmp_path):
+def test_protocol_2_pickles_of_numpy_1_writers_are_admitted(tmp_path):
+    # NumPy < 1.17 wrote object arrays with pickle protocol 2: GLOBAL opcodes naming
+    # numpy.core.multiarray, and bytes stored as _codecs.encode(text, 'latin1').
     sequences = object_array([[1, 2, 3], [4]])
-    pickled = pickle.dumps(sequences, protocol=2)  # GLOBAL opcodes name module and function
+    pickled = pickle.dumps(sequences, protocol=2)
+    assert b"_codecs" in pickled
     assert b"numpy._core.multiarray" in pickled or b"numpy.core.multiarray" in pickled
     old_style = pickled.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
     path = write_npz_members(
@@ -653,6 +656,15 @@ def test_numpy_1_spelling_of_the_reconstructor_is_admitted(tmp_path):
     )
     loaded = _files.load_npz(path, ["x"])["x"]
     assert [list(r) for r in loaded] == [[1, 2, 3], [4]]
+
+
+def test_codecs_encode_is_admitted_only_for_latin1(tmp_path):
+    pickled = pickle.dumps(object_array([[1]]), protocol=2)
+    assert b"latin1" in pickled
+    sneaky = pickled.replace(b"latin1", b"zlib_c")  # same length, another codec
+    path = write_npz_members(tmp_path / "x.npz", {"x.npy": object_npy_with_pickle((1,), sneaky)})
+    with pytest.raises(UnsafeFileError, match=r"x\.npy.*encoding='zlib_c'"):
+        _files.load_npz(path, ["x"])
 
 
 def test_load_npz_reads_what_np_load_reads(tmp_path):
@@ -697,6 +709,14 @@ def test_content_not_in_keras_layout_is_a_clear_error(x_train, y_train, complain
     )
     with pytest.warns(UnverifiedFileWarning), pytest.raises(DatasetFileError, match=complaint):
         imdb.load_data(path=path)
+
+
+@pytest.mark.parametrize("stored_id", [-1, 2**62, 2**70])
+def test_stored_ids_out_of_range_are_a_clear_error(stored_id, tmp_path):
+    path = write_imdb_npz(tmp_path / "imdb.npz", [[1, stored_id]], [1], [[1]], [0])
+    with pytest.warns(UnverifiedFileWarning), pytest.raises(DatasetFileError) as excinfo:
+        imdb.load_data(path=path)
+    assert str(path) in str(excinfo.value) and "word ids in [0, " in str(excinfo.value)
 
 
 def test_a_truncated_pickle_is_a_clear_error(tmp_path):

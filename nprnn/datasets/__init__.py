@@ -1,0 +1,5 @@
+"""Datasets in Keras' format: ``from nprnn.datasets import imdb``."""
+
+from nprnn.datasets import imdb
+
+__all__ = ["imdb"]
