@@ -76,6 +76,11 @@ def to_categorical(x, num_classes=None, dtype="float32", sparse=False):
         ids = ids.reshape(ids.shape[:-1])
     if sparse:
         return SparseOneHot(ids, num_classes, dtype=dtype)
+    return _dense_one_hot(ids, num_classes, dtype)
+
+
+def _dense_one_hot(ids, num_classes, dtype):
+    """``out[..., c] = (ids[...] == c)``, shape ids.shape + (num_classes,), no checks."""
     flat = ids.reshape(-1)
     categorical = np.zeros((flat.size, num_classes), dtype=dtype)
     categorical[np.arange(flat.size), flat] = 1
@@ -153,7 +158,7 @@ class SparseOneHot:
 
     def toarray(self):
         """The dense one-hot array, shape ``self.shape``."""
-        return to_categorical(self.indices, self.num_classes, dtype=self.dtype)
+        return _dense_one_hot(self.indices, self.num_classes, self.dtype)
 
     def __array__(self, dtype=None, copy=None):
         dense = self.toarray()
