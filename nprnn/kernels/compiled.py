@@ -45,10 +45,11 @@ of a step is overhead and ``tanh``, not arithmetic:
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from nprnn.kernels._fast_math import tanh_f32
+from nprnn.kernels._fast_math import JIT_OPTIONS, tanh_f32
 from nprnn.kernels.reference import (
     SequenceCache,
     StepCache,
@@ -83,6 +84,7 @@ __all__ = [
     "sigmoid_binary_crossentropy_backward",
     "rmsprop_update",
     "USE_FAST_TANH_FLOAT32",
+    "PARALLEL_MIN_BATCH",
 ]
 
 #: Use the vectorised float32 ``tanh`` (within 1 ulp) in the float32 recurrence. When False,
@@ -90,7 +92,24 @@ __all__ = [
 #: in practice). float64 always uses the exact ``np.tanh``.
 USE_FAST_TANH_FLOAT32 = True
 
-_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+#: Batches of at least this many sequences run the forward recurrence on all Numba threads,
+#: in blocks of 128 sequences; 0 (the default) keeps every kernel on the calling thread.
+#: Results are bitwise the same either way (in the forward pass each sequence is computed on
+#: its own). Off by default because it only pays when a core is idle: on this 2-core machine
+#: shared with other work, 2 threads made prediction 1.4x faster with the second core free
+#: and 2x *slower* with it busy (see benchmarks/README.md). The backward pass is serial (at
+#: the training batch of 64 there is too little work per step to share).
+PARALLEL_MIN_BATCH = 0
+_PARALLEL_BLOCK = 128
+_SERIAL_BLOCK = 256
+#: The backward pass accumulates dWh per sequence (vectorised over the batch) while the
+#: accumulator, H*H*N numbers, stays this small; beyond it (large H) it accumulates straight
+#: into dWh with the unit index innermost.
+_ACC_MAX_ELEMENTS = 65536
+#: From this many units on, the recurrence does its per-step products with BLAS (gemm via
+#: SciPy's BLAS, which Numba calls without Python overhead): the loops win for the
+#: chapter's H=8 by 4-5x, BLAS wins for wide layers.
+_BLAS_MIN_UNITS = 32
 _FLOATS = (np.float32, np.float64)
 
 
@@ -134,35 +153,76 @@ def _raise_bad_id(ids, position, num_rows):
 # --------------------------------------------------------------------------------------
 # SimpleRNN recurrence
 # --------------------------------------------------------------------------------------
-@njit(**_JIT)
-def _recurrence_forward_core(projected, Wh, h0, hidden, fast_tanh):
-    N, T, H = projected.shape
+@njit(**JIT_OPTIONS)
+def _forward_block(projected, Wh, h0, hidden, fast_tanh):
+    """The recurrence over all T steps for a block of sequences, state kept as (H, B)."""
+    B, T, H = projected.shape
     dtype = projected.dtype
-    h = np.empty((H, N), dtype=dtype)  # h_{t-1}, batch innermost
-    z = np.empty((H, N), dtype=dtype)
-    for n in range(N):
+    h = np.empty((H, B), dtype=dtype)  # h_{t-1}, batch innermost
+    z = np.empty((H, B), dtype=dtype)
+    for b in range(B):
         for k in range(H):
-            h[k, n] = h0[n, k]
+            h[k, b] = h0[b, k]
     for t in range(T):
-        for n in range(N):
+        for b in range(B):
             for j in range(H):
-                z[j, n] = projected[n, t, j]
+                z[j, b] = projected[b, t, j]
         for k in range(H):
             for j in range(H):
                 w = Wh[k, j]
-                for n in range(N):
-                    z[j, n] += h[k, n] * w
+                for b in range(B):
+                    z[j, b] += h[k, b] * w
         if fast_tanh:
             for j in range(H):
-                for n in range(N):
-                    h[j, n] = tanh_f32(z[j, n])
+                for b in range(B):
+                    h[j, b] = tanh_f32(z[j, b])
         else:
             for j in range(H):
-                for n in range(N):
-                    h[j, n] = np.tanh(z[j, n])
-        for n in range(N):
+                for b in range(B):
+                    h[j, b] = np.tanh(z[j, b])
+        for b in range(B):
             for j in range(H):
-                hidden[n, t, j] = h[j, n]
+                hidden[b, t, j] = h[j, b]
+
+
+@njit(**JIT_OPTIONS)
+def _recurrence_forward_core(projected, Wh, h0, hidden, fast_tanh, block):
+    # Blocks of sequences keep the working set in cache when N is large (prediction);
+    # sequences are independent in the forward pass, so blocking changes no bit.
+    N = projected.shape[0]
+    for n0 in range(0, N, block):
+        n1 = min(N, n0 + block)
+        _forward_block(projected[n0:n1], Wh, h0[n0:n1], hidden[n0:n1], fast_tanh)
+
+
+@njit(parallel=True, **JIT_OPTIONS)
+def _recurrence_forward_parallel(projected, Wh, h0, hidden, fast_tanh, block):
+    N = projected.shape[0]
+    num_blocks = (N + block - 1) // block
+    for i in prange(num_blocks):
+        n0 = i * block
+        n1 = min(N, n0 + block)
+        _forward_block(projected[n0:n1], Wh, h0[n0:n1], hidden[n0:n1], fast_tanh)
+
+
+@njit(**JIT_OPTIONS)
+def _forward_blas(projected, Wh, h0, hidden, fast_tanh):
+    """Wide layers (H >= _BLAS_MIN_UNITS): ``h_{t-1} Wh`` by one BLAS gemm per step,
+    state kept as (N, H) like the reference; the tanh loop runs over contiguous units."""
+    N, T, H = projected.shape
+    h = h0.copy()
+    z = np.empty((N, H), dtype=projected.dtype)
+    for t in range(T):
+        np.dot(h, Wh, z)
+        for n in range(N):
+            if fast_tanh:
+                for j in range(H):
+                    h[n, j] = tanh_f32(projected[n, t, j] + z[n, j])
+            else:
+                for j in range(H):
+                    h[n, j] = np.tanh(projected[n, t, j] + z[n, j])
+            for j in range(H):
+                hidden[n, t, j] = h[n, j]
 
 
 def rnn_recurrence_forward(projected, Wh, h0):
@@ -195,27 +255,33 @@ def rnn_recurrence_forward(projected, Wh, h0):
         )
     hidden = np.empty((N, T, H), dtype=dtype)
     fast = bool(USE_FAST_TANH_FLOAT32 and dtype == np.float32)
-    _recurrence_forward_core(projected, Wh, h0, hidden, fast)
+    if H >= _BLAS_MIN_UNITS and N > 0:
+        _forward_blas(projected, Wh, h0, hidden, fast)
+    elif PARALLEL_MIN_BATCH and N >= PARALLEL_MIN_BATCH and numba.get_num_threads() > 1:
+        _recurrence_forward_parallel(projected, Wh, h0, hidden, fast, _PARALLEL_BLOCK)
+    else:
+        _recurrence_forward_core(projected, Wh, h0, hidden, fast, _SERIAL_BLOCK)
     return hidden
 
 
-@njit(**_JIT)
-def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0):
+@njit(**JIT_OPTIONS)
+def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, one, acc_max):
     N, T, H = hidden.shape
     dtype = hidden.dtype
-    g = np.empty((H, N), dtype=dtype)  # gradient reaching h_t
-    dz = np.empty((H, N), dtype=dtype)
+    g = np.empty((H, N), dtype=dtype)  # dz_t
+    hc = np.empty((H, N), dtype=dtype)  # h_t
     hp = np.empty((H, N), dtype=dtype)  # h_{t-1}
-    acc = np.zeros((H, H, N), dtype=dtype)  # acc[k, j, n] = sum_t h_{t-1}[n,k] dz_t[n,j]
+    per_sequence = H * H * N <= acc_max
+    # per_sequence: acc[k, j, n] = sum_t h_{t-1}[n,k] dz_t[n,j], then summed over n in order;
+    # otherwise dWh_acc[k, j] += h_{t-1}[n,k] dz_t[n,j] in the order t descending, n, k.
+    acc = np.zeros((H, H, N) if per_sequence else (0, 0, 0), dtype=dtype)
+    dWh_acc = np.zeros((H, H), dtype=dtype)
     dnext = np.zeros((H, N), dtype=dtype)  # dz_{t+1} Wh^T
+    if T > 0:
+        for n in range(N):
+            for j in range(H):
+                hc[j, n] = hidden[n, T - 1, j]
     for t in range(T - 1, -1, -1):
-        for n in range(N):
-            for j in range(H):
-                hv = hidden[n, t, j]
-                g[j, n] = (dhidden[n, t, j] + dnext[j, n]) * (1.0 - hv * hv)
-        for n in range(N):
-            for j in range(H):
-                dprojected[n, t, j] = g[j, n]
         if t > 0:
             for n in range(N):
                 for k in range(H):
@@ -224,30 +290,84 @@ def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0):
             for n in range(N):
                 for k in range(H):
                     hp[k, n] = h0[n, k]
-        for k in range(H):
+        for n in range(N):
             for j in range(H):
-                for n in range(N):
-                    acc[k, j, n] += hp[k, n] * g[j, n]
-        # dnext[k] = sum_j dz[j] Wh[k, j]
-        for k in range(H):
+                g[j, n] = dhidden[n, t, j]
+        for j in range(H):
             for n in range(N):
-                dz[k, n] = 0.0
+                hv = hc[j, n]
+                g[j, n] = (g[j, n] + dnext[j, n]) * (one - hv * hv)
+        for n in range(N):
+            for j in range(H):
+                dprojected[n, t, j] = g[j, n]
+        if per_sequence:
+            for k in range(H):
+                for j in range(H):
+                    for n in range(N):
+                        acc[k, j, n] += hp[k, n] * g[j, n]
+        else:
+            for n in range(N):
+                for k in range(H):
+                    hk = hp[k, n]
+                    for j in range(H):
+                        dWh_acc[k, j] += hk * dprojected[n, t, j]
+        for k in range(H):  # dnext[k] = sum_j dz[j] Wh[k, j]
+            for n in range(N):
+                dnext[k, n] = 0.0
             for j in range(H):
                 w = Wh[k, j]
                 for n in range(N):
-                    dz[k, n] += g[j, n] * w
+                    dnext[k, n] += g[j, n] * w
+        hc, hp = hp, hc
+    if per_sequence:
         for k in range(H):
-            for n in range(N):
-                dnext[k, n] = dz[k, n]
-    for k in range(H):
-        for j in range(H):
-            s = 0.0
-            for n in range(N):
-                s += acc[k, j, n]
-            dWh[k, j] = s
+            for j in range(H):
+                s = 0.0
+                for n in range(N):
+                    s += acc[k, j, n]
+                dWh[k, j] = s
+    else:
+        for k in range(H):
+            for j in range(H):
+                dWh[k, j] = dWh_acc[k, j]
     for n in range(N):
         for k in range(H):
             dh0[n, k] = dnext[k, n]
+
+
+@njit(**JIT_OPTIONS)
+def _backward_blas(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, one):
+    """Wide layers: the three products of a step (``h_{t-1}^T dz``, ``dz Wh^T``) by BLAS,
+    state kept as (N, H) like the reference."""
+    N, T, H = hidden.shape
+    dtype = hidden.dtype
+    g = np.empty((N, H), dtype=dtype)
+    hp = np.empty((N, H), dtype=dtype)
+    dnext = np.zeros((N, H), dtype=dtype)
+    step = np.empty((H, H), dtype=dtype)
+    WhT = np.ascontiguousarray(Wh.T)
+    acc = np.zeros((H, H), dtype=dtype)
+    for t in range(T - 1, -1, -1):
+        for n in range(N):
+            for j in range(H):
+                hv = hidden[n, t, j]
+                v = (dhidden[n, t, j] + dnext[n, j]) * (one - hv * hv)
+                g[n, j] = v
+                dprojected[n, t, j] = v
+        for n in range(N):
+            for k in range(H):
+                hp[n, k] = hidden[n, t - 1, k] if t > 0 else h0[n, k]
+        np.dot(hp.T, g, step)
+        for k in range(H):
+            for j in range(H):
+                acc[k, j] += step[k, j]
+        np.dot(g, WhT, dnext)
+    for k in range(H):
+        for j in range(H):
+            dWh[k, j] = acc[k, j]
+    for n in range(N):
+        for k in range(H):
+            dh0[n, k] = dnext[n, k]
 
 
 def rnn_recurrence_backward(dhidden, hidden, Wh, h0):
@@ -290,7 +410,12 @@ def rnn_recurrence_backward(dhidden, hidden, Wh, h0):
     dprojected = np.empty((N, T, H), dtype=dtype)
     dWh = np.empty((H, H), dtype=dtype)
     dh0 = np.empty((N, H), dtype=dtype)
-    _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0)
+    if H >= _BLAS_MIN_UNITS and N > 0:
+        _backward_blas(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, dtype.type(1))
+    else:
+        _recurrence_backward_core(
+            dhidden, hidden, Wh, h0, dprojected, dWh, dh0, dtype.type(1), _ACC_MAX_ELEMENTS
+        )
     wh_dtype = np.asarray(Wh_in).dtype
     if wh_dtype != dtype and wh_dtype in _FLOATS:
         dWh = dWh.astype(wh_dtype)
@@ -300,7 +425,7 @@ def rnn_recurrence_backward(dhidden, hidden, Wh, h0):
 # --------------------------------------------------------------------------------------
 # Row gather and scatter-add
 # --------------------------------------------------------------------------------------
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def _first_bad_id(ids, num_rows):
     """-1 when every id is in [0, num_rows), else the flat position of the first bad one.
 
@@ -319,7 +444,7 @@ def _first_bad_id(ids, num_rows):
     return -1
 
 
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def _gather_core(table, ids, out):
     if ids.shape[0] == 0:
         return -1
@@ -358,7 +483,7 @@ def gather_rows(table, ids):
     return out.reshape(shape + (table.shape[1],))
 
 
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def _scatter_core(values, ids, out):
     if ids.shape[0] == 0:
         return -1
@@ -392,9 +517,7 @@ def scatter_add_rows(values, ids, num_rows):
     flat = _as_ids(ids)
     C = values.shape[-1]
     if values.size != flat.shape[0] * C:
-        raise ValueError(
-            f"shapes: values {values.shape} do not match ids {np.shape(ids)} + (C,)"
-        )
+        raise ValueError(f"shapes: values {values.shape} do not match ids {np.shape(ids)} + (C,)")
     values2 = np.ascontiguousarray(values).reshape(flat.shape[0], C)
     out = np.zeros((num_rows, C), dtype=values.dtype)
     bad = _scatter_core(values2, flat, out)
@@ -420,7 +543,7 @@ def embedding_backward(dout, ids, vocabulary_size):
 # --------------------------------------------------------------------------------------
 # RMSprop
 # --------------------------------------------------------------------------------------
-@njit(**_JIT)
+@njit(**JIT_OPTIONS)
 def _rmsprop_core(param, grad, velocity, new_param, new_velocity, lr, rho, eps):
     one_minus_rho = 1.0 - rho
     for i in range(param.shape[0]):
