@@ -166,19 +166,29 @@ def test_recurrence_shape_errors():
     with pytest.raises(ValueError, match="Wh"):
         compiled.rnn_recurrence_forward(np.zeros((2, 3, 4)), np.zeros((3, 3)), np.zeros((2, 4)))
     with pytest.raises(TypeError, match="projected"):
-        compiled.rnn_recurrence_forward(np.zeros((2, 3, 4), int), np.zeros((4, 4)), np.zeros((2, 4)))
+        compiled.rnn_recurrence_forward(
+            np.zeros((2, 3, 4), int), np.zeros((4, 4)), np.zeros((2, 4))
+        )
 
 
 # --------------------------------------------------------------------------------------
 # Gather and scatter
 # --------------------------------------------------------------------------------------
-int_dtypes = st.sampled_from([np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
-                              np.int64, np.uint64])
+int_dtypes = st.sampled_from(
+    [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
+)
 
 
 @SETTINGS
-@given(N=dims, T=dims, V=st.sampled_from([1, 2, 3, 7, 100]), C=units, dtype=dtypes,
-       id_dtype=int_dtypes, seed=seeds)
+@given(
+    N=dims,
+    T=dims,
+    V=st.sampled_from([1, 2, 3, 7, 100]),
+    C=units,
+    dtype=dtypes,
+    id_dtype=int_dtypes,
+    seed=seeds,
+)
 def test_gather_matches_reference(N, T, V, C, dtype, id_dtype, seed):
     rng = np.random.default_rng(seed)
     V = min(V, np.iinfo(id_dtype).max)
@@ -190,8 +200,15 @@ def test_gather_matches_reference(N, T, V, C, dtype, id_dtype, seed):
 
 
 @SETTINGS
-@given(N=dims, T=dims, V=st.sampled_from([1, 2, 3, 7, 100]), C=units, dtype=dtypes,
-       id_dtype=int_dtypes, seed=seeds)
+@given(
+    N=dims,
+    T=dims,
+    V=st.sampled_from([1, 2, 3, 7, 100]),
+    C=units,
+    dtype=dtypes,
+    id_dtype=int_dtypes,
+    seed=seeds,
+)
 def test_scatter_matches_reference_with_repeated_ids(N, T, V, C, dtype, id_dtype, seed):
     rng = np.random.default_rng(seed)
     V = min(V, np.iinfo(id_dtype).max)
@@ -254,8 +271,7 @@ def test_out_of_range_ids_raise_for_small_and_unsigned_dtypes():
 # RMSprop
 # --------------------------------------------------------------------------------------
 @SETTINGS
-@given(shape=st.sampled_from([(1,), (8,), (5, 3), (16, 8), (2, 3, 4)]), dtype=dtypes,
-       seed=seeds)
+@given(shape=st.sampled_from([(1,), (8,), (5, 3), (16, 8), (2, 3, 4)]), dtype=dtypes, seed=seeds)
 def test_rmsprop_matches_reference(shape, dtype, seed):
     rng = np.random.default_rng(seed)
     param = rng.standard_normal(shape).astype(dtype)
@@ -297,8 +313,30 @@ def test_tanh_f32_error_bound_dense_sweep():
 
 def test_tanh_f32_special_values():
     x = np.array(
-        [0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.17e-38, 1e-20, 3e-4, 0.17, 0.5, 1.0, 5.0,
-         9.0, 9.011, 9.5, 88.7, 1e30, 3.4e38, np.inf, -np.inf, np.nan, -np.nan],
+        [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-45,
+            1e-40,
+            1.17e-38,
+            1e-20,
+            3e-4,
+            0.17,
+            0.5,
+            1.0,
+            5.0,
+            9.0,
+            9.011,
+            9.5,
+            88.7,
+            1e30,
+            3.4e38,
+            np.inf,
+            -np.inf,
+            np.nan,
+            -np.nan,
+        ],
         dtype=np.float32,
     )
     t = _fast_math.tanh_f32_array(x)
