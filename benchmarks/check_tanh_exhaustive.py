@@ -1,0 +1,61 @@
+"""Check the float32 tanh of the compiled kernels against libm over ALL 2^32 float32 inputs.
+
+    python benchmarks/check_tanh_exhaustive.py            # every bit pattern, ~2-3 minutes
+    python benchmarks/check_tanh_exhaustive.py --step 97  # a sweep, seconds
+
+Prints the max error in float32 ulps (against float64 ``math.tanh``, i.e. the exact value to
+~1e-16), where it is reached, and the count of invariant failures (NaN propagation,
+``|t| <= 1``, oddness, sign of zero), and writes benchmarks/results/tanh_exhaustive.json.
+Since the float32 domain is finite, a run with ``--step 1`` is a proof of the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nprnn.kernels._fast_math import max_ulp_error  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--step", type=int, default=1, help="sweep every STEP-th bit pattern")
+    args = parser.parse_args(argv)
+    chunks = 16
+    size = 2**32 // chunks
+    worst, worst_x, bad, count = 0.0, None, 0, 0
+    start = time.perf_counter()
+    for i in range(chunks):
+        # keep the stride global: start each chunk on the sweep's grid
+        lo = i * size
+        first = lo + (-lo) % args.step
+        w, wx, b, c = max_ulp_error(step=args.step, start=first, stop=lo + size)
+        if w > worst:
+            worst, worst_x = w, wx
+        bad += b
+        count += c
+        print(f"chunk {i + 1}/{chunks}: max so far {worst:.6f} ulp", flush=True)
+    seconds = time.perf_counter() - start
+    result = {
+        "inputs_checked": count,
+        "step": args.step,
+        "max_ulp_error": worst,
+        "worst_input": None if worst_x is None else float(worst_x),
+        "invariant_failures": bad,
+        "seconds": round(seconds, 1),
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tanh_exhaustive.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if bad == 0 and worst <= 1.0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
