@@ -110,11 +110,31 @@ class RMSprop(Optimizer):
         v &\leftarrow \rho v + (1-\rho) g^2 \\
         w &\leftarrow w - \eta\, g / \sqrt{v + \epsilon}
 
-    Epsilon sits *inside* the square root, as in Keras and TensorFlow's ``ApplyRMSProp``
-    (the book's TF 2.3); PyTorch's ``torch.optim.RMSprop`` adds it outside,
-    :math:`g/(\sqrt v + \epsilon)`, and calls rho ``alpha``. The gradient of an Embedding is
-    applied as one dense (V, E) array, so :math:`g^2` is the square of the summed gradient of
-    each row.
+    Epsilon sits *inside* the square root, as in Keras 3 and TensorFlow's fused
+    ``ApplyRMSProp``; tf.keras 2.x with ``momentum=0`` (the book's TF 2.3) and PyTorch's
+    ``torch.optim.RMSprop`` add it outside, :math:`g/(\sqrt v + \epsilon)` (PyTorch calls rho
+    ``alpha``); the two differ only where :math:`v` is below about 1e-12.
+
+    Embedding gradients (a known difference from Keras 3 on TensorFlow). nprnn applies the
+    gradient of an Embedding as one dense (V, E) array: a row whose token occurs k times in
+    the batch gets :math:`g = \sum_i g_i`, and the accumulator takes the square of that true
+    gradient, :math:`v \leftarrow \rho v + (1-\rho)(\sum_i g_i)^2`. Keras 3 with the TensorFlow
+    backend hands RMSprop the embedding's ``IndexedSlices`` (one row per token occurrence,
+    duplicates kept) and its ops square each slice before the duplicates are summed, so its
+    accumulator takes the *sum of the squares*, :math:`(1-\rho)\sum_i g_i^2`, while the step
+    still uses :math:`\sum_i g_i` (``model.fit`` and ``train_on_batch`` do this; verified by
+    ``tests/fixtures/make_keras_fixtures.py``, docs/keras_reference.md section 4). On the
+    fixture batch after one step the velocities differ by up to 3.1e-2 and the embeddings by
+    up to 3.1e-4 (about :math:`\eta\sqrt{10}`), only on the 98 of 295 touched rows whose token
+    repeats (padding id 0 among them); rows seen once and all other weights are identical.
+    nprnn keeps the dense rule because it is RMSprop applied to the gradient of the loss,
+    whatever data structure carries it: the book's one-hot model, whose SimpleRNN kernel
+    gets the same row sums as a dense array, follows the same rule in Keras too; tf.keras 2.x
+    (the book's TF 2.3) sums duplicate indices before its sparse update and so agrees with
+    nprnn; and the result does not depend on how tokens happen to repeat within a batch.
+    ``tests/test_keras_parity.py`` checks nprnn against Keras' steps taken with dense
+    gradients (``emb_step1_*``/``emb_step3_*`` in ``keras_parity.npz``); the fixture's
+    ``emb_sparse_step*`` keys hold what Keras 3's ``fit`` does instead.
 
     Parameters
     ----------

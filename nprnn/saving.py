@@ -3,12 +3,16 @@
 Two formats, chosen by the file's suffix:
 
 ``.h5`` / ``.hdf5``
-    HDF5 (h5py), laid out like Keras' legacy HDF5 files so that the book's checkpoint names
-    (``best-simplernn-model.h5``) hold what a Keras user expects: root attributes
-    ``model_config`` (Keras-style JSON), ``keras_version``, ``backend``; a group
+    HDF5 (h5py), in Keras' legacy HDF5 layout, so that the book's checkpoint names
+    (``best-simplernn-model.h5``) load in Keras with ``keras.models.load_model`` (compiled,
+    optimizer state included) or ``model.load_weights``: root attributes ``model_config`` and
+    ``training_config`` (Keras' JSON), ``keras_version``, ``backend``; a group
     ``model_weights`` with ``layer_names``, one group per layer with ``weight_names`` and one
-    dataset per weight; ``optimizer_weights``. nprnn adds the attribute ``nprnn_config`` (its
-    own JSON) and ``nprnn_format_version``.
+    dataset per weight; a group ``optimizer_weights`` with ``weight_names``. nprnn adds the
+    attributes ``nprnn_config`` (its own JSON, used when nprnn reads the file back) and
+    ``nprnn_format_version``. Files written by Keras (2 or 3) load too, for the models nprnn
+    can compute (:mod:`nprnn.interop`). ``save_weights('x.weights.h5')`` writes Keras 3's
+    weights layout instead, which Keras 3 requires for that suffix.
 any other suffix (``.npz``, ``.nprnn``, ``.keras`` ...)
     nprnn's native format: a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) read with
     ``allow_pickle=False``. The member ``config`` holds the JSON (architecture, compile
@@ -30,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nprnn import interop, losses, optimizers
 from nprnn import layers as layers_module
-from nprnn import losses, optimizers
 from nprnn._io import atomic_open, atomic_path
 
 FORMAT_VERSION = 1
@@ -78,7 +82,7 @@ def _model_document(model, include_optimizer=True):
     return document
 
 
-def _model_from_document(document, source):
+def _model_from_document(document, source, compile=True):
     """Rebuild (uncompiled weights aside) the model a document describes."""
     from nprnn.models import Sequential
 
@@ -100,7 +104,7 @@ def _model_from_document(document, source):
     except (KeyError, TypeError) as error:
         raise ValueError(f"{source}: the model configuration is incomplete ({error!r})") from None
     compile_config = document.get("compile")
-    if compile_config:
+    if compile_config and compile:
         optimizer = optimizers.deserialize(compile_config["optimizer"]["class_name"],
                                            compile_config["optimizer"]["config"])
         loss_config = dict(compile_config["loss"])
@@ -147,7 +151,7 @@ def _save_native(model, path, include_optimizer=True):
         np.savez(handle, **arrays)
 
 
-def _load_native(path):
+def _load_native(path, compile=True):
     source = str(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -160,7 +164,7 @@ def _load_native(path):
         document = json.loads(members["config"].tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{source}: the configuration is corrupted ({error})") from None
-    model = _model_from_document(document, source)
+    model = _model_from_document(document, source, compile=compile)
     weights = [members[key] for key in sorted(k for k in members if k.startswith("weights/"))]
     _set_loaded_weights(model, weights, document.get("weight_names"), source)
     state = document.get("optimizer_state")
@@ -190,87 +194,89 @@ def _h5py():
     return h5py
 
 
-_KERAS_CLASS_CONFIG = {
-    "Embedding": lambda layer: {"input_dim": layer.input_dim, "output_dim": layer.output_dim,
-                                "embeddings_initializer": {"class_name": "RandomUniform",
-                                                           "config": {"minval": -0.05,
-                                                                      "maxval": 0.05}},
-                                "mask_zero": False},
-    "SimpleRNN": lambda layer: {"units": layer.units, "activation": layer.activation,
-                                "use_bias": True, "return_sequences": layer.return_sequences,
-                                "return_state": False, "go_backwards": False,
-                                "stateful": False, "unroll": False},
-    "Dense": lambda layer: {"units": layer.units, "activation": layer.activation,
-                            "use_bias": True},
-}
-
-
 def keras_model_config(model):
-    """A Keras-style ``model_config`` for the HDF5 file (Sequential with an InputLayer)."""
-    batch_shape = list(model.input_shape) if model.input_shape is not None else None
-    layer_entries = [{"class_name": "InputLayer",
-                      "config": {"batch_shape": batch_shape,
-                                 "dtype": "int32" if isinstance(
-                                     model.layers[0], layers_module.Embedding)
-                                 else model._dtype().name,
-                                 "sparse": False, "name": "input_layer"}}]
-    for layer in model.layers:
-        config = {"name": layer.name, "trainable": layer.trainable,
-                  "dtype": layer.dtype, **_KERAS_CLASS_CONFIG[type(layer).__name__](layer)}
-        layer_entries.append({"class_name": type(layer).__name__, "config": config})
-    return {"class_name": "Sequential",
-            "config": {"name": model.name, "trainable": True, "layers": layer_entries}}
+    """A Keras-style ``model_config`` (see :func:`nprnn.interop.keras_model_config`)."""
+    return interop.keras_model_config(model)
+
+
+def _is_keras3_weights_name(path) -> bool:
+    return Path(path).name.lower().endswith(".weights.h5")
 
 
 def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
+    """Write Keras' legacy HDF5 layout, plus nprnn's own configuration.
+
+    Root attributes ``model_config`` and ``training_config`` (JSON, as Keras writes them),
+    ``keras_version``, ``backend``, and nprnn's ``nprnn_config``/``nprnn_format_version``;
+    group ``model_weights`` (attribute ``layer_names``; per layer a group with
+    ``weight_names`` and the datasets, named as Keras 3 names them); group
+    ``optimizer_weights`` (attribute ``weight_names``: iteration, learning_rate, then the
+    slots, in Keras 3's order). ``save_weights`` writes the layer groups at the root, as
+    Keras' legacy ``save_weights('x.h5')`` did, or, for a name ending in ``.weights.h5``,
+    Keras 3's weights layout (which Keras 3's ``load_weights`` requires for that suffix).
+    """
     h5py = _h5py()
-    document = _model_document(model, include_optimizer and not weights_only)
+    with_optimizer = include_optimizer and not weights_only and model.compiled
+    document = _model_document(model, with_optimizer)
+    optimizer_arrays = []
+    if "optimizer_state" in document:
+        optimizer_arrays = interop.keras_optimizer_weights(model)
+        datasets = {}
+        for name, _, slot in optimizer_arrays:
+            if slot is not None:
+                datasets.setdefault(slot, []).append(name)
+        document["optimizer_state"]["h5_datasets"] = datasets
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.attrs["nprnn_format_version"] = FORMAT_VERSION
         handle.attrs["nprnn_config"] = json.dumps(document)
-        handle.attrs["keras_version"] = "3.15.1"
+        if weights_only and _is_keras3_weights_name(path):
+            interop.write_keras3_weights(handle, model)
+            return
+        handle.attrs["keras_version"] = interop.KERAS_VERSION
         handle.attrs["backend"] = "tensorflow"
         if not weights_only:
-            handle.attrs["model_config"] = json.dumps(keras_model_config(model))
+            handle.attrs["model_config"] = json.dumps(interop.keras_model_config(model))
+            training_config = interop.keras_training_config(model) if with_optimizer else None
+            if training_config is not None:
+                handle.attrs["training_config"] = json.dumps(training_config)
         group = handle if weights_only else handle.create_group("model_weights")
         group.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
         group.attrs["backend"] = "tensorflow"
-        group.attrs["keras_version"] = "3.15.1"
-        for layer in model.layers:
+        group.attrs["keras_version"] = interop.KERAS_VERSION
+        for layer, paths in zip(model.layers, interop.keras_weight_paths(model)):
             layer_group = group.create_group(layer.name)
-            names = [f"{layer.name}/{name}".encode() for name in layer.weight_names]
-            layer_group.attrs["weight_names"] = np.array(names) if names else np.array([],
-                                                                                      dtype="S1")
-            for name, weight in zip(names, layer.weights):
-                layer_group.create_dataset(name.decode(), data=weight)
-        if "optimizer_state" in document:
+            layer_group.attrs["weight_names"] = (np.array([p.encode() for p in paths]) if paths
+                                                 else np.array([], dtype="S1"))
+            for name, weight in zip(paths, layer.weights):
+                layer_group.create_dataset(name, data=weight)
+        if optimizer_arrays:
             optimizer_group = handle.create_group("optimizer_weights")
-            state = model.optimizer.get_state()
-            optimizer_group.create_dataset("iterations", data=np.int64(state["iterations"]))
-            for slot, values in state.items():
-                if slot == "iterations":
-                    continue
-                for position, value in enumerate(values):
-                    optimizer_group.create_dataset(f"{slot}/{position:04d}", data=value)
+            optimizer_group.attrs["weight_names"] = np.array(
+                [name.encode() for name, _, _ in optimizer_arrays])
+            for name, value, _ in optimizer_arrays:
+                optimizer_group.create_dataset(name, data=value)
 
 
-def _read_hdf5_weights(group, source):
-    arrays, names = [], []
+def _restore_optimizer_hdf5(model, handle, state, source):
+    """nprnn's optimizer state from an nprnn-written file (this layout or format 1's)."""
+    if "optimizer_weights" not in handle:
+        return
+    group = handle["optimizer_weights"]
+    restored = {"iterations": state["iterations"]}
     try:
-        layer_names = [n.decode() if isinstance(n, bytes) else str(n)
-                       for n in group.attrs["layer_names"]]
-        for layer_name in layer_names:
-            layer_group = group[layer_name]
-            for raw_name in layer_group.attrs["weight_names"]:
-                weight_name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
-                arrays.append(np.asarray(layer_group[weight_name]))
-                names.append(weight_name)
-    except KeyError as error:
-        raise ValueError(f"{source}: the weights are incomplete (missing {error})") from None
-    return arrays, names
+        datasets = state.get("h5_datasets")
+        if datasets is not None:
+            for slot, names in datasets.items():
+                restored[slot] = [np.asarray(group[name]) for name in names]
+        else:  # nprnn format 1: optimizer_weights/<slot>/NNNN
+            for slot, count in state["slots"].items():
+                restored[slot] = [np.asarray(group[f"{slot}/{i:04d}"]) for i in range(count)]
+        model.optimizer.set_state(restored, model.trainable_weights)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{source}: optimizer state: {error}") from None
 
 
-def _load_hdf5(path):
+def _load_hdf5(path, compile=True):
     h5py = _h5py()
     source = str(path)
     try:
@@ -279,27 +285,24 @@ def _load_hdf5(path):
         raise ValueError(f"{source}: not a readable HDF5 file ({error})") from None
     with handle:
         if "nprnn_config" not in handle.attrs:
-            raise ValueError(f"{source}: an HDF5 file without nprnn's configuration (not a model "
-                             "saved by nprnn)")
+            if "model_config" in handle.attrs:  # written by Keras
+                return interop.load_keras_model(handle, source, compile=compile)
+            raise ValueError(f"{source}: an HDF5 file without a model configuration (neither "
+                             "nprnn's nor Keras' model_config): a weights-only file? Build the "
+                             "model and call model.load_weights() instead")
         try:
-            document = json.loads(handle.attrs["nprnn_config"])
+            document = json.loads(interop._text(handle.attrs["nprnn_config"]))
         except (TypeError, json.JSONDecodeError) as error:
             raise ValueError(f"{source}: the nprnn configuration is corrupted ({error})") from None
-        model = _model_from_document(document, source)
+        model = _model_from_document(document, source, compile=compile)
         if "model_weights" not in handle:
-            raise ValueError(f"{source}: holds no model_weights group")
-        arrays, _ = _read_hdf5_weights(handle["model_weights"], source)
-        _set_loaded_weights(model, arrays, None, source)
+            raise ValueError(f"{source}: holds no model_weights group (a weights-only file? "
+                             "Build the model and call model.load_weights() instead)")
+        saved = interop.read_legacy_weights(handle["model_weights"], source)
+        interop.assign_layer_weights(model, saved, source)
         state = document.get("optimizer_state")
-        if state and model.compiled and "optimizer_weights" in handle:
-            group = handle["optimizer_weights"]
-            restored = {"iterations": state["iterations"]}
-            try:
-                for slot, count in state["slots"].items():
-                    restored[slot] = [np.asarray(group[f"{slot}/{i:04d}"]) for i in range(count)]
-                model.optimizer.set_state(restored, model.trainable_weights)
-            except (KeyError, ValueError) as error:
-                raise ValueError(f"{source}: optimizer state: {error}") from None
+        if state and model.compiled:
+            _restore_optimizer_hdf5(model, handle, state, source)
     return model
 
 
@@ -320,14 +323,21 @@ def save_model(model, filepath, include_optimizer=True):
         _save_native(model, path, include_optimizer)
 
 
-def load_model(filepath):
-    """Load a model saved by :func:`save_model` (either format), compiled if it was."""
+def load_model(filepath, compile=True):
+    """Load a model saved by :func:`save_model` (either format), compiled if it was.
+
+    Also reads the ``.h5`` files Keras 2 and 3 write with ``model.save('x.h5')`` for models
+    nprnn can compute (Sequential of Embedding, SimpleRNN and Dense): the architecture from
+    Keras' ``model_config``, its weights, and, when nprnn has the same optimizer, loss and
+    metrics, the compile settings and optimizer state (:func:`nprnn.interop.load_keras_model`).
+    ``compile=False`` returns the model uncompiled.
+    """
     path = _check_path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"filepath: no such file {str(path)!r}")
     if _is_hdf5(path) or _looks_like_hdf5(path):
-        return _load_hdf5(path)
-    return _load_native(path)
+        return _load_hdf5(path, compile=compile)
+    return _load_native(path, compile=compile)
 
 
 def _looks_like_hdf5(path):
@@ -336,7 +346,11 @@ def _looks_like_hdf5(path):
 
 
 def save_weights(model, filepath):
-    """Save the weights alone (HDF5 for .h5, native otherwise), atomically."""
+    """Save the weights alone, atomically.
+
+    ``.h5``/``.hdf5``: Keras' legacy weights layout (Keras 2's ``save_weights('x.h5')``), or
+    Keras 3's layout for a name ending in ``.weights.h5``; native ``.npz`` otherwise.
+    """
     path = _check_path(filepath)
     model._require_built("save_weights")
     if _is_hdf5(path):
@@ -359,11 +373,7 @@ def load_weights(model, filepath):
         except OSError as error:
             raise ValueError(f"{source}: not a readable HDF5 file ({error})") from None
         with handle:
-            group = handle["model_weights"] if "model_weights" in handle else handle
-            if "layer_names" not in group.attrs:
-                raise ValueError(f"{source}: holds no weights (no layer_names attribute)")
-            arrays, _ = _read_hdf5_weights(group, source)
-    else:
-        loaded = _load_native(path)
-        arrays = loaded.get_weights()
-    _set_loaded_weights(model, arrays, None, source)
+            interop.load_keras_weights(model, handle, source)
+        return
+    loaded = _load_native(path, compile=False)
+    _set_loaded_weights(model, loaded.get_weights(), None, source)

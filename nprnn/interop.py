@@ -1,0 +1,838 @@
+"""Keras interoperability: weights, models and files that move between nprnn and Keras.
+
+Weights in memory
+    :meth:`Sequential.get_weights` and :meth:`~Sequential.set_weights` follow Keras' order
+    and shapes, layer by layer::
+
+        Embedding   embeddings (V, E)
+        SimpleRNN   kernel (D, H), recurrent_kernel (H, H), bias (H,)
+        Dense       kernel (H, M), bias (M,)
+
+    so ``keras_model.set_weights(nprnn_model.get_weights())`` works, and back. With the same
+    weights the two compute the same outputs, loss, gradients and RMSprop steps (float32
+    round-off apart; ``tests/test_keras_parity.py`` holds the proof against Keras' numbers).
+
+Keras' files (read)
+    :func:`load_keras_model` reads what ``model.save('x.h5')`` writes in Keras 2 and Keras 3
+    (the legacy HDF5 layout): the architecture from the ``model_config`` attribute, the weights
+    from ``model_weights``, and, when nprnn has the same optimizer, loss and metrics, the
+    compile settings (``training_config``) and the optimizer state (``optimizer_weights``).
+    :func:`load_keras_weights` loads weights alone into a built model, from such a file, from
+    a legacy weights file, or from Keras 3's ``x.weights.h5``. Only what nprnn computes
+    exactly is accepted: a ``Sequential`` of ``InputLayer``, ``Embedding``, ``SimpleRNN`` and
+    ``Dense``; an option nprnn does not implement (``mask_zero=True``, ``use_bias=False``,
+    ``stateful``, ``go_backwards``, dropout, regularizers, an activation other than those of
+    nprnn's layers ...) raises :class:`KerasCompatibilityError` naming the file, the layer and
+    the option, rather than loading a model that would compute something else.
+
+Keras' files (write)
+    :func:`keras_model_config`, :func:`keras_training_config`, :func:`keras_weight_paths` and
+    :func:`keras_optimizer_weights` describe an nprnn model in the shape Keras' legacy loader
+    expects; :mod:`nprnn.saving` writes them into ``.h5`` files, so that
+    ``keras.models.load_model('best-simplernn-model.h5')`` gives a compiled Keras model with
+    the same weights and optimizer state. :func:`write_keras3_weights` writes Keras 3's
+    ``.weights.h5`` layout (for ``save_weights('x.weights.h5')``).
+
+Nothing here imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import numpy as np
+
+from nprnn import layers as layers_module
+from nprnn import losses, metrics, optimizers
+
+KERAS_VERSION = "3.15.1"
+"""The Keras version whose legacy HDF5 layout nprnn writes (and checks against by hand)."""
+
+
+class KerasCompatibilityError(ValueError):
+    """A Keras file or configuration that nprnn cannot reproduce exactly."""
+
+
+# --------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.bytes_):
+        return bytes(value).decode("utf-8")
+    return str(value)
+
+
+def attribute_strings(group, name):
+    """A list-of-strings attribute, also when Keras split it in chunks (``name0``, ``name1``...).
+
+    Keras splits ``layer_names``/``weight_names`` above HDF5's 64 kB header limit.
+    """
+    if name in group.attrs:
+        values = group.attrs[name]
+        return [_text(v) for v in np.atleast_1d(values)]
+    out, chunk = [], 0
+    while f"{name}{chunk}" in group.attrs:
+        out.extend(_text(v) for v in np.atleast_1d(group.attrs[f"{name}{chunk}"]))
+        chunk += 1
+    return out
+
+
+def json_attribute(handle, name, source):
+    """A JSON attribute of the file, parsed; None when absent."""
+    if name not in handle.attrs:
+        return None
+    raw = handle.attrs[name]
+    try:
+        return json.loads(_text(raw))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: the {name} attribute is not valid JSON ({error})") from None
+
+
+def _snake_case(class_name):
+    """Keras' ``to_snake_case``: 'SimpleRNN' -> 'simple_rnn', 'Dense' -> 'dense'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# --------------------------------------------------------------------------------------
+# Reading Keras' model_config
+# --------------------------------------------------------------------------------------
+_NEUTRAL = (None, False, 0, 0.0, "", (), [], {})
+
+
+def _is_neutral(value):
+    return any(value is neutral or (type(value) is type(neutral) and value == neutral)
+               for neutral in _NEUTRAL)
+
+
+# Options that do not change what a layer computes from its weights (or that nprnn reads
+# itself); any other option must have its neutral value or be listed in the layer's table.
+_IGNORED = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape", "input_shape",
+            "batch_size", "input_dtype", "autocast", "build_config", "seed"}
+_INITIALIZERS = {"embeddings_initializer", "kernel_initializer", "recurrent_initializer",
+                 "bias_initializer"}
+
+
+def _activation_name(value):
+    """'sigmoid' from 'sigmoid', None, or Keras' serialized function dicts."""
+    if value is None:
+        return "linear"
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+        name = value.get("registered_name") or value.get("class_name")
+        return str(name).lower() if name else repr(value)
+    return str(value)
+
+
+def _check_options(config, where, handled, required):
+    """Refuse options that would make the layer compute something nprnn does not.
+
+    ``handled``: keys the caller reads; ``required``: key -> (allowed value, why).
+    """
+    for key, value in config.items():
+        if key in handled or key in _IGNORED or key in _INITIALIZERS:
+            continue
+        if key in required:
+            allowed, why = required[key]
+            if value != allowed and not (_is_neutral(allowed) and _is_neutral(value)):
+                raise KerasCompatibilityError(f"{where}: {key}={value!r} is not supported "
+                                              f"({why})")
+            continue
+        if not _is_neutral(value):
+            raise KerasCompatibilityError(f"{where}: option {key}={value!r} is not supported "
+                                          "by nprnn")
+
+
+_NO_REGULARIZATION = {
+    name: (None, "nprnn trains without regularizers or constraints")
+    for name in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                 "activity_regularizer", "embeddings_regularizer", "kernel_constraint",
+                 "recurrent_constraint", "bias_constraint", "embeddings_constraint")
+}
+
+
+def _parse_embedding(config, where):
+    required = {
+        **_NO_REGULARIZATION,
+        "mask_zero": (False, "nprnn has no masking: id 0 is an ordinary token, as in the book"),
+        "sparse": (False, "nprnn's Embedding gradient is dense"),
+        "lora_rank": (None, "LoRA is not implemented"),
+        "quantization_config": (None, "quantized layers are not implemented"),
+    }
+    _check_options(config, where, {"input_dim", "output_dim", "input_length"}, required)
+    try:
+        kwargs = {"input_dim": int(config["input_dim"]), "output_dim": int(config["output_dim"])}
+    except (KeyError, TypeError, ValueError) as error:
+        raise KerasCompatibilityError(f"{where}: needs integer input_dim and output_dim "
+                                      f"({error!r})") from None
+    length = config.get("input_length")
+    return kwargs, (None if length is None else (None, int(length)))
+
+
+def _parse_simple_rnn(config, where):
+    activation = _activation_name(config.get("activation", "tanh"))
+    if activation != "tanh":
+        raise KerasCompatibilityError(f"{where}: activation={activation!r} is not supported "
+                                      "(nprnn's SimpleRNN kernels implement 'tanh')")
+    required = {
+        **_NO_REGULARIZATION,
+        "use_bias": (True, "nprnn's SimpleRNN always has a bias"),
+        "return_state": (False, "nprnn's SimpleRNN returns its outputs only"),
+        "go_backwards": (False, "nprnn reads sequences forwards"),
+        "stateful": (False, "nprnn starts every batch from h0 = 0"),
+        "time_major": (False, "nprnn takes (batch, timesteps, features)"),
+        "dropout": (0.0, "nprnn's SimpleRNN has no dropout"),
+        "recurrent_dropout": (0.0, "nprnn's SimpleRNN has no dropout"),
+    }
+    handled = {"units", "activation", "return_sequences", "unroll", "zero_output_for_mask"}
+    _check_options(config, where, handled, required)
+    try:
+        kwargs = {"units": int(config["units"]),
+                  "return_sequences": bool(config.get("return_sequences", False))}
+    except (KeyError, TypeError, ValueError) as error:
+        raise KerasCompatibilityError(f"{where}: needs an integer units ({error!r})") from None
+    return kwargs, None
+
+
+def _parse_dense(config, where):
+    activation = _activation_name(config.get("activation"))
+    if activation not in layers_module._ACTIVATIONS:
+        raise KerasCompatibilityError(f"{where}: activation={activation!r} is not supported "
+                                      f"(nprnn's Dense has {list(layers_module._ACTIVATIONS)})")
+    required = {
+        **_NO_REGULARIZATION,
+        "use_bias": (True, "nprnn's Dense always has a bias"),
+        "lora_rank": (None, "LoRA is not implemented"),
+        "quantization_config": (None, "quantized layers are not implemented"),
+    }
+    _check_options(config, where, {"units", "activation"}, required)
+    try:
+        kwargs = {"units": int(config["units"]), "activation": activation}
+    except (KeyError, TypeError, ValueError) as error:
+        raise KerasCompatibilityError(f"{where}: needs an integer units ({error!r})") from None
+    return kwargs, None
+
+
+_PARSERS = {"Embedding": _parse_embedding, "SimpleRNN": _parse_simple_rnn, "Dense": _parse_dense}
+
+
+def _shape(value, where, key):
+    if value is None:
+        return None
+    try:
+        return tuple(None if d is None else int(d) for d in value)
+    except (TypeError, ValueError):
+        raise KerasCompatibilityError(f"{where}: {key}={value!r} is not a shape") from None
+
+
+def parse_keras_model_config(model_config, source="model_config"):
+    """Read a Keras ``model_config`` into nprnn terms, refusing what nprnn cannot compute.
+
+    Returns a dict: ``name``, ``batch_shape`` (tuple or None) and ``layers``, a list of
+    ``(class_name, kwargs)`` for :mod:`nprnn.layers`. Accepts Keras 3's and Keras 2's legacy
+    HDF5 configurations (InputLayer with ``batch_shape`` or ``batch_input_shape``, a first layer
+    with ``batch_input_shape``, Embedding ``input_length``, Keras <= 2.2's list of layers).
+    """
+    if isinstance(model_config, (str, bytes)):
+        try:
+            model_config = json.loads(_text(model_config))
+        except ValueError as error:
+            raise ValueError(f"{source}: model_config is not valid JSON ({error})") from None
+    if not isinstance(model_config, dict) or "config" not in model_config:
+        raise KerasCompatibilityError(f"{source}: model_config is not a Keras model "
+                                      "configuration (no 'class_name'/'config')")
+    class_name = model_config.get("class_name")
+    if class_name != "Sequential":
+        raise KerasCompatibilityError(
+            f"{source}: a Keras {class_name} model; nprnn reads Sequential models only (of "
+            "Embedding, SimpleRNN and Dense layers)")
+    config = model_config["config"]
+    if isinstance(config, list):  # Keras <= 2.2
+        config = {"layers": config}
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise KerasCompatibilityError(f"{source}: the Sequential configuration has no layers")
+    batch_shape = None
+    specs = []
+    for position, entry in enumerate(config["layers"]):
+        if not isinstance(entry, dict):
+            raise KerasCompatibilityError(f"{source}: layer #{position} is not a layer "
+                                          f"configuration: {entry!r}")
+        layer_class = entry.get("class_name")
+        layer_config = entry.get("config") or {}
+        layer_name = layer_config.get("name")
+        where = f"{source}: layer {layer_name or '#' + str(position)!r} ({layer_class})"
+        if layer_class == "InputLayer":
+            if specs:
+                raise KerasCompatibilityError(f"{where}: an InputLayer after other layers")
+            for flag in ("sparse", "ragged"):
+                if layer_config.get(flag):
+                    raise KerasCompatibilityError(f"{where}: {flag} inputs are not supported")
+            key = "batch_shape" if "batch_shape" in layer_config else "batch_input_shape"
+            batch_shape = _shape(layer_config.get(key), where, key)
+            if batch_shape is None and layer_config.get("shape") is not None:
+                batch_shape = (None,) + _shape(layer_config["shape"], where, "shape")
+            continue
+        if layer_class not in _PARSERS:
+            raise KerasCompatibilityError(
+                f"{where}: layer type {layer_class!r} is not supported (nprnn has "
+                f"{sorted(_PARSERS)})")
+        kwargs, shape_hint = _PARSERS[layer_class](layer_config, where)
+        if layer_name is not None:
+            kwargs["name"] = str(layer_name)
+        kwargs["trainable"] = bool(layer_config.get("trainable", True))
+        if not specs and batch_shape is None:
+            for key in ("batch_input_shape", "batch_shape"):
+                if layer_config.get(key) is not None:
+                    batch_shape = _shape(layer_config[key], where, key)
+            if batch_shape is None and layer_config.get("input_shape") is not None:
+                batch_shape = (None,) + _shape(layer_config["input_shape"], where, "input_shape")
+            if batch_shape is None:
+                batch_shape = shape_hint
+        specs.append((layer_class, kwargs))
+    if not specs:
+        raise KerasCompatibilityError(f"{source}: the Sequential model has no layers")
+    if batch_shape is None and config.get("build_input_shape") is not None:
+        batch_shape = _shape(config["build_input_shape"], source, "build_input_shape")
+    return {"name": config.get("name"), "batch_shape": batch_shape, "layers": specs}
+
+
+def model_from_keras_config(model_config, source="model_config", first_kernel_shape=None):
+    """An uncompiled, built nprnn ``Sequential`` for a Keras ``model_config``.
+
+    Weights are freshly initialized; :func:`load_keras_model` then loads the file's. When
+    the configuration gives no input shape, an Embedding first takes ``(None, None)`` and a
+    SimpleRNN first takes its feature size from ``first_kernel_shape`` (the saved kernel's).
+    """
+    from nprnn.models import Sequential
+
+    parsed = parse_keras_model_config(model_config, source)
+    model = Sequential(name=parsed["name"])
+    batch_shape = parsed["batch_shape"]
+    for position, (class_name, kwargs) in enumerate(parsed["layers"]):
+        if position == 0 and batch_shape is not None and None not in batch_shape[1:]:
+            # As the book writes it: Embedding(..., input_length=T), SimpleRNN(input_shape=..)
+            if class_name == "Embedding" and len(batch_shape) == 2:
+                kwargs = {**kwargs, "input_length": batch_shape[1]}
+            else:
+                kwargs = {**kwargs, "input_shape": tuple(batch_shape[1:])}
+        try:
+            model.add(layers_module.LAYERS[class_name](**kwargs))
+        except (TypeError, ValueError) as error:
+            raise KerasCompatibilityError(
+                f"{source}: layer {kwargs.get('name')!r} ({class_name}): {error}") from None
+    if model.built:
+        return model
+    first = parsed["layers"][0][0]
+    if batch_shape is None:
+        if first == "Embedding":
+            batch_shape = (None, None)
+        elif first_kernel_shape is not None and first == "SimpleRNN":
+            batch_shape = (None, None, int(first_kernel_shape[0]))
+        elif first_kernel_shape is not None and first == "Dense":
+            batch_shape = (None, int(first_kernel_shape[0]))
+        else:
+            raise KerasCompatibilityError(f"{source}: the configuration gives no input shape")
+    try:
+        model.build(tuple(batch_shape))
+    except (TypeError, ValueError) as error:
+        raise KerasCompatibilityError(
+            f"{source}: cannot build the model for inputs of shape {tuple(batch_shape)} "
+            f"({error})") from None
+    return model
+
+
+# --------------------------------------------------------------------------------------
+# Reading Keras' weights
+# --------------------------------------------------------------------------------------
+def read_legacy_weights(group, source):
+    """``[(layer_name, weight_names, arrays)]`` for each saved layer that has weights.
+
+    ``group`` is a legacy HDF5 weights group: a file's ``model_weights`` group, or the root
+    of a file written by ``save_weights('x.h5')`` (Keras 2, nprnn).
+    """
+    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+        raise ValueError(f"{source}: holds no weights (no layer_names attribute)")
+    saved = []
+    for layer_name in attribute_strings(group, "layer_names"):
+        if layer_name not in group:
+            raise ValueError(f"{source}: the weights of layer {layer_name!r} are missing")
+        layer_group = group[layer_name]
+        weight_names = attribute_strings(layer_group, "weight_names")
+        arrays = []
+        for weight_name in weight_names:
+            if weight_name not in layer_group:
+                raise ValueError(f"{source}: weight {weight_name!r} of layer {layer_name!r} is "
+                                 "missing")
+            arrays.append(np.asarray(layer_group[weight_name]))
+        if weight_names:
+            saved.append((layer_name, weight_names, arrays))
+    return saved
+
+
+def read_keras3_weights(handle, model, source):
+    """Read Keras 3's ``.weights.h5`` layout for ``model``'s layers, in the same order.
+
+    Keras 3 files key each layer by its class (``layers/simple_rnn``, ``layers/dense_1``...),
+    not by its name; a SimpleRNN's weights sit in its cell (``layers/simple_rnn/cell/vars``).
+    """
+    saved, used = [], {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        key = base if base not in used else f"{base}_{used[base] + 1}"
+        used[base] = used.get(base, -1) + 1
+        path = f"layers/{key}/cell/vars" if isinstance(layer, layers_module.SimpleRNN) \
+            else f"layers/{key}/vars"
+        if path not in handle:
+            if layer.weights:
+                raise ValueError(f"{source}: no weights at {path!r} for layer {layer.name!r}")
+            continue
+        group = handle[path]
+        if any(str(i) not in group for i in range(len(group))):
+            raise ValueError(f"{source}: {path} is incomplete (members are not 0..n-1)")
+        arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
+        if arrays:
+            saved.append((key, [f"{path}/{i}" for i in range(len(arrays))], arrays))
+    return saved
+
+
+def is_keras3_weights_file(handle):
+    """True for Keras 3's ``.weights.h5`` layout (a ``layers`` group, no ``layer_names``)."""
+    return ("layers" in handle and "layer_names" not in handle.attrs
+            and "model_weights" not in handle)
+
+
+def assign_layer_weights(model, saved, source):
+    """Set ``model``'s weights from :func:`read_legacy_weights`'s list, layer by layer in order
+    (as Keras' ``load_weights`` does), after checking every count and shape."""
+    targets = [layer for layer in model.layers if layer.weights]
+    if len(saved) != len(targets):
+        raise ValueError(
+            f"{source}: holds weights for {len(saved)} layers ({', '.join(s[0] for s in saved)})"
+            f", the model has {len(targets)} layers with weights "
+            f"({', '.join(layer.name for layer in targets)})")
+    for layer, (saved_name, names, arrays) in zip(targets, saved):
+        if len(arrays) != len(layer.weights):
+            raise ValueError(
+                f"{source}: layer {saved_name!r} holds {len(arrays)} weights ({', '.join(names)})"
+                f"; layer {layer.name!r} ({type(layer).__name__}) needs {len(layer.weights)} "
+                f"({', '.join(layer.weight_names)})")
+        for name, array, own_name, current in zip(names, arrays, layer.weight_names,
+                                                  layer.weights):
+            if array.shape != current.shape:
+                raise ValueError(
+                    f"{source}: weight {name!r} of layer {saved_name!r} has shape {array.shape}; "
+                    f"{layer.name}/{own_name} needs {current.shape}")
+            if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+                raise ValueError(f"{source}: weight {name!r} of layer {saved_name!r} is not "
+                                 "finite numbers")
+    for layer, (_, _, arrays) in zip(targets, saved):
+        layer.set_weights(arrays)
+
+
+# --------------------------------------------------------------------------------------
+# Reading Keras' training_config and optimizer_weights
+# --------------------------------------------------------------------------------------
+_OPTIMIZER_KEYS = {
+    "RMSprop": {"rho": "rho", "epsilon": "epsilon"},
+    "Adam": {"beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon"},
+    "SGD": {"momentum": "momentum", "nesterov": "nesterov"},
+}
+_OPTIMIZER_NEUTRAL = {
+    "RMSprop": {"momentum": 0.0, "centered": False},
+    "Adam": {"amsgrad": False},
+    "SGD": {},
+}
+_OPTIMIZER_IGNORED = {"name", "is_legacy_optimizer", "jit_compile", "ema_momentum",
+                      "ema_overwrite_frequency", "mesh"}
+
+
+def optimizer_from_keras_config(optimizer_config, where):
+    """An nprnn optimizer equal to a Keras ``optimizer_config``; raises if there is none."""
+    if not isinstance(optimizer_config, dict):
+        raise KerasCompatibilityError(f"{where}: optimizer {optimizer_config!r} is not a "
+                                      "configuration")
+    class_name = str(optimizer_config.get("class_name", "")).split(">")[-1].split(".")[-1]
+    canonical = {k.lower(): k for k in _OPTIMIZER_KEYS}.get(class_name.lower())
+    if canonical is None:
+        raise KerasCompatibilityError(f"{where}: optimizer {class_name!r} is not supported "
+                                      f"(nprnn has {sorted(_OPTIMIZER_KEYS)})")
+    config = dict(optimizer_config.get("config") or {})
+    kwargs = {}
+    rate = config.pop("learning_rate", config.pop("lr", None))
+    if rate is not None:
+        if not isinstance(rate, (int, float)):
+            raise KerasCompatibilityError(f"{where}: learning-rate schedules are not supported "
+                                          f"({rate!r})")
+        kwargs["learning_rate"] = float(rate)
+    for key, value in list(config.items()):
+        if key in _OPTIMIZER_KEYS[canonical]:
+            kwargs[_OPTIMIZER_KEYS[canonical][key]] = value
+        elif key in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if value is not None:
+                kwargs[key] = float(value)
+        elif key in _OPTIMIZER_NEUTRAL[canonical]:
+            if value != _OPTIMIZER_NEUTRAL[canonical][key]:
+                raise KerasCompatibilityError(f"{where}: {canonical}({key}={value!r}) is not "
+                                              "supported")
+        elif key in _OPTIMIZER_IGNORED or _is_neutral(value):
+            continue
+        elif key == "decay" and not value:
+            continue
+        else:
+            raise KerasCompatibilityError(f"{where}: {canonical}({key}={value!r}) is not "
+                                          "supported")
+    try:
+        return optimizers.deserialize(canonical, kwargs)
+    except (TypeError, ValueError) as error:
+        raise KerasCompatibilityError(f"{where}: {canonical}: {error}") from None
+
+
+def _loss_from_keras(loss_config, where):
+    if isinstance(loss_config, list) and len(loss_config) == 1:
+        loss_config = loss_config[0]
+    if isinstance(loss_config, dict) and "class_name" not in loss_config and len(loss_config) == 1:
+        loss_config = next(iter(loss_config.values()))  # {output name: loss}
+    if isinstance(loss_config, str):
+        try:
+            return losses.get(loss_config)
+        except ValueError:
+            raise KerasCompatibilityError(f"{where}: loss {loss_config!r} is not supported") \
+                from None
+    if isinstance(loss_config, dict):
+        class_name = loss_config.get("class_name")
+        config = loss_config.get("config") or {}
+        if class_name == "BinaryCrossentropy":
+            if config.get("label_smoothing") or config.get("axis", -1) != -1:
+                raise KerasCompatibilityError(f"{where}: BinaryCrossentropy({config}) is not "
+                                              "supported")
+            return losses.BinaryCrossentropy(from_logits=bool(config.get("from_logits")))
+        if class_name == "MeanSquaredError":
+            return losses.MeanSquaredError()
+        if class_name == "function" and isinstance(config, str):
+            return _loss_from_keras(config, where)
+    raise KerasCompatibilityError(f"{where}: loss {loss_config!r} is not supported")
+
+
+def _metrics_from_keras(metrics_config, where):
+    if metrics_config is None:
+        return []
+    if isinstance(metrics_config, dict):  # {output name: [metrics]}
+        metrics_config = [m for value in metrics_config.values()
+                          for m in (value if isinstance(value, list) else [value])]
+    names = []
+    for item in metrics_config:
+        if isinstance(item, list):
+            names.extend(_metrics_from_keras(item, where))
+            continue
+        if isinstance(item, dict):
+            config = item.get("config")
+            item = config.get("name") if isinstance(config, dict) else config
+        try:
+            names.append(metrics.get(item)[0])
+        except ValueError:
+            raise KerasCompatibilityError(f"{where}: metric {item!r} is not supported") from None
+    return names
+
+
+def compile_from_keras(model, training_config, source):
+    """Compile ``model`` as Keras' ``training_config`` says; return the reason if it cannot.
+
+    Returns None when compiled; otherwise a message (the caller warns and leaves the model
+    uncompiled, as Keras does for a file without a training configuration).
+    """
+    where = f"{source}: training_config"
+    try:
+        optimizer = optimizer_from_keras_config(training_config.get("optimizer_config"), where)
+        loss = _loss_from_keras(training_config.get("loss"), where)
+        metric_names = _metrics_from_keras(training_config.get("metrics"), where)
+        for key in ("loss_weights", "weighted_metrics", "sample_weight_mode"):
+            if not _is_neutral(training_config.get(key)):
+                raise KerasCompatibilityError(f"{where}: {key}={training_config[key]!r} is not "
+                                              "supported")
+    except KerasCompatibilityError as error:
+        return str(error)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metric_names)
+    return None
+
+
+# Keras' slot names -> nprnn's, for Keras 3 ('..._velocity') and Keras 2 ('.../rms:0').
+_SLOT_ALIASES = {
+    "RMSprop": {"velocity": "velocity", "rms": "velocity"},
+    "Adam": {"momentum": "momentum", "m": "momentum", "velocity": "velocity", "v": "velocity"},
+    "SGD": {"momentum": "momentum"},
+}
+_ITERATION_NAMES = {"iteration", "iterations", "iter"}
+_LEARNING_RATE_NAMES = {"learning_rate", "lr"}
+
+
+def _slot_of(name, optimizer_class):
+    """(kind, slot) for a Keras optimizer weight name; kind is 'iterations', 'learning_rate',
+    'slot' or None. Keras 3: ``rmsprop/<variable path>_velocity``; Keras 2 (tf_keras 2.11+):
+    ``RMSprop/velocity/<layer>/<weight>:0``; older tf.keras: ``RMSprop/<layer>/<weight>/rms:0``.
+    """
+    parts = name.split(":")[0].strip("/").split("/")
+    last = parts[-1]
+    if last in _ITERATION_NAMES:
+        return "iterations", None
+    if last in _LEARNING_RATE_NAMES or last == "decay":
+        return "learning_rate", None
+    aliases = _SLOT_ALIASES.get(optimizer_class, {})
+    for alias in sorted(aliases, key=len, reverse=True):  # Keras 3
+        if len(alias) > 1 and last.endswith("_" + alias):
+            return "slot", aliases[alias]
+    if last in aliases:  # old tf.keras: '.../kernel/rms:0'
+        return "slot", aliases[last]
+    if len(parts) > 2 and parts[1] in aliases:  # tf_keras: 'RMSprop/velocity/dense/kernel:0'
+        return "slot", aliases[parts[1]]
+    return None, None
+
+
+def restore_keras_optimizer_weights(model, group, source):
+    """Load Keras' ``optimizer_weights`` into ``model.optimizer``; the reason if it cannot.
+
+    Slots are matched by name (Keras 3 ``<variable>_velocity``, Keras 2 ``<variable>/rms:0``;
+    Adam ``momentum``/``velocity`` or ``m``/``v``), each slot's arrays in the order of the
+    model's trainable weights, and every shape checked. Returns None when restored.
+    """
+    optimizer = model.optimizer
+    optimizer_class = type(optimizer).__name__
+    names = attribute_strings(group, "weight_names")
+    if not names:
+        return "no optimizer weight names"
+    weights = model.trainable_weights
+    state = {"iterations": 0, **{slot: [] for slot in optimizer.slot_names}}
+    for name in names:
+        kind, slot = _slot_of(name, optimizer_class)
+        if name not in group:
+            return f"optimizer weight {name!r} is missing"
+        value = np.asarray(group[name])
+        if kind == "iterations":
+            state["iterations"] = int(value)
+        elif kind == "slot" and slot in state:
+            state[slot].append(value)
+        elif kind != "learning_rate":
+            return f"optimizer weight {name!r} has no counterpart in nprnn's {optimizer_class}"
+    for slot in optimizer.slot_names:
+        values = state[slot]
+        if not values and isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
+            state[slot] = [np.zeros_like(w) for w in weights]
+            continue
+        if len(values) != len(weights):
+            return (f"{len(values)} '{slot}' arrays for {len(weights)} trainable weights")
+        for value, weight in zip(values, weights):
+            if value.shape != weight.shape:
+                return f"a '{slot}' array of shape {value.shape} for a weight of {weight.shape}"
+    try:
+        optimizer.set_state(state, weights)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Loading a Keras file
+# --------------------------------------------------------------------------------------
+def load_keras_model(handle, source, compile=True):
+    """An nprnn model from an open Keras legacy HDF5 file (``model.save('x.h5')``).
+
+    Builds the architecture from ``model_config``, loads ``model_weights``; with
+    ``compile=True`` also compiles from ``training_config`` and restores ``optimizer_weights``
+    when nprnn has the same optimizer, loss and metrics (otherwise warns, as Keras does, and
+    returns the uncompiled model or a fresh optimizer).
+    """
+    keras_version = _text(handle.attrs.get("keras_version", "2"))
+    if keras_version.startswith("1"):
+        raise KerasCompatibilityError(f"{source}: written by Keras {keras_version}; nprnn reads "
+                                      "files of Keras 2 and 3 (re-save it with a newer Keras)")
+    model_config = json_attribute(handle, "model_config", source)
+    if model_config is None:
+        raise ValueError(f"{source}: no model_config attribute: a weights-only file? Build the "
+                         "model and call model.load_weights() instead")
+    if "model_weights" not in handle:
+        raise ValueError(f"{source}: holds no model_weights group")
+    saved = read_legacy_weights(handle["model_weights"], source)
+    first_kernel = saved[0][2][0].shape if saved and saved[0][2] else None
+    model = model_from_keras_config(model_config, source, first_kernel_shape=first_kernel)
+    assign_layer_weights(model, saved, source)
+    if not compile:
+        return model
+    training_config = json_attribute(handle, "training_config", source)
+    if training_config is None:
+        return model
+    problem = compile_from_keras(model, training_config, source)
+    if problem is not None:
+        warnings.warn(f"{problem}; the model is returned uncompiled: compile it yourself",
+                      UserWarning, stacklevel=3)
+        return model
+    if "optimizer_weights" in handle:
+        problem = restore_keras_optimizer_weights(model, handle["optimizer_weights"], source)
+        if problem is not None:
+            warnings.warn(f"{source}: the optimizer state was not restored ({problem}); "
+                          "training resumes with a fresh optimizer", UserWarning, stacklevel=3)
+    return model
+
+
+def load_keras_weights(model, handle, source):
+    """Load the weights of an open Keras HDF5 file into a built ``model`` (in layer order).
+
+    Reads a full model file (``model_weights``), a legacy weights file, or Keras 3's
+    ``.weights.h5``.
+    """
+    if is_keras3_weights_file(handle):
+        saved = read_keras3_weights(handle, model, source)
+    else:
+        group = handle["model_weights"] if ("layer_names" not in handle.attrs
+                                            and "model_weights" in handle) else handle
+        saved = read_legacy_weights(group, source)
+    assign_layer_weights(model, saved, source)
+
+
+# --------------------------------------------------------------------------------------
+# Writing what Keras reads
+# --------------------------------------------------------------------------------------
+def _dtype_name(model):
+    return model._dtype().name
+
+
+def keras_model_config(model):
+    """A Keras ``model_config`` for an nprnn model, readable by Keras 3 (and 2).
+
+    ``Sequential`` with an ``InputLayer`` giving ``batch_input_shape`` (which Keras 3 maps to
+    ``batch_shape``), then one entry per layer with the options that define what it computes.
+    """
+    is_embedding = isinstance(model.layers[0], layers_module.Embedding)
+    batch_shape = None if model.input_shape is None else list(model.input_shape)
+    dtype = _dtype_name(model)
+    entries = [{"class_name": "InputLayer",
+                "config": {"batch_input_shape": batch_shape,
+                           "dtype": "int32" if is_embedding else dtype,
+                           "sparse": False, "ragged": False, "name": "input_layer"}}]
+    for layer in model.layers:
+        common = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype or dtype}
+        if isinstance(layer, layers_module.Embedding):
+            specific = {"input_dim": layer.input_dim, "output_dim": layer.output_dim,
+                        "embeddings_initializer": {"class_name": "RandomUniform",
+                                                   "config": {"minval": -0.05, "maxval": 0.05,
+                                                              "seed": None}},
+                        "embeddings_regularizer": None, "activity_regularizer": None,
+                        "embeddings_constraint": None, "mask_zero": False}
+        elif isinstance(layer, layers_module.SimpleRNN):
+            specific = {"units": layer.units, "activation": layer.activation, "use_bias": True,
+                        "return_sequences": layer.return_sequences, "return_state": False,
+                        "go_backwards": False, "stateful": False, "unroll": False,
+                        "dropout": 0.0, "recurrent_dropout": 0.0}
+        elif isinstance(layer, layers_module.Dense):
+            specific = {"units": layer.units, "activation": layer.activation, "use_bias": True}
+        else:  # pragma: no cover - nprnn has only these three
+            raise KerasCompatibilityError(f"layer {layer.name!r}: Keras has no counterpart for "
+                                          f"{type(layer).__name__}")
+        entries.append({"class_name": type(layer).__name__, "config": {**common, **specific}})
+    config = {"name": model.name, "trainable": True, "layers": entries}
+    if batch_shape is not None:
+        config["build_input_shape"] = batch_shape
+    return {"class_name": "Sequential", "config": config}
+
+
+def keras_weight_paths(model):
+    """Dataset names per layer, as Keras 3 writes them: ``sequential/dense/kernel``, and
+    ``sequential/simple_rnn/simple_rnn_cell/kernel`` for a SimpleRNN."""
+    paths = []
+    for layer in model.layers:
+        prefix = f"{model.name}/{layer.name}"
+        if isinstance(layer, layers_module.SimpleRNN):
+            prefix += "/simple_rnn_cell"
+        paths.append([f"{prefix}/{name}" for name in layer.weight_names])
+    return paths
+
+
+def _keras_optimizer_config(optimizer):
+    """The optimizer's Keras config, with only keys Keras 3 and Keras 2 (tf_keras) both know
+    (Keras 3's ``weight_decay``, ``use_ema``... make Keras 2's legacy loader fail)."""
+    config = {"name": optimizer.name, "learning_rate": optimizer.learning_rate}
+    for key in ("clipnorm", "global_clipnorm", "clipvalue"):
+        if getattr(optimizer, key) is not None:
+            config[key] = getattr(optimizer, key)
+    if isinstance(optimizer, optimizers.RMSprop):
+        config.update(rho=optimizer.rho, momentum=0.0, epsilon=optimizer.epsilon, centered=False)
+    elif isinstance(optimizer, optimizers.Adam):
+        config.update(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2,
+                      epsilon=optimizer.epsilon, amsgrad=False)
+    elif isinstance(optimizer, optimizers.SGD):
+        config.update(momentum=optimizer.momentum, nesterov=optimizer.nesterov)
+    else:
+        return None
+    return {"class_name": type(optimizer).__name__, "config": config}
+
+
+def keras_training_config(model):
+    """Keras' ``training_config`` for a compiled model, or None when Keras has no equal
+    (a custom loss or optimizer): Keras then loads the model uncompiled."""
+    if not model.compiled:
+        return None
+    optimizer_config = _keras_optimizer_config(model.optimizer)
+    if isinstance(model.loss, losses.BinaryCrossentropy):
+        loss = ("binary_crossentropy" if not model.loss.from_logits else
+                {"module": "keras.losses", "class_name": "BinaryCrossentropy",
+                 "config": {"name": "binary_crossentropy", "from_logits": True},
+                 "registered_name": None})
+    elif isinstance(model.loss, losses.MeanSquaredError):
+        loss = "mean_squared_error"
+    else:
+        loss = None
+    if optimizer_config is None or loss is None:
+        return None
+    metric_names = [name for name in model.metric_names if name in metrics._BY_NAME]
+    return {"loss": loss, "loss_weights": None, "metrics": metric_names,
+            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+            "jit_compile": False, "optimizer_config": optimizer_config}
+
+
+def keras_optimizer_weights(model):
+    """``[(name, array, slot)]`` in Keras 3's order: iteration, learning_rate (slot None),
+    then for each trainable weight each slot (RMSprop: velocity; Adam: momentum, velocity)."""
+    optimizer = model.optimizer
+    state = optimizer.get_state()
+    prefix = optimizer.name
+    out = [(f"{prefix}/iteration", np.asarray(state["iterations"], dtype=np.int64), None),
+           (f"{prefix}/learning_rate", np.asarray(optimizer.learning_rate, dtype=np.float32),
+            None)]
+    slots = [slot for slot in optimizer.slot_names if state.get(slot)]
+    if isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
+        slots = []  # Keras' SGD without momentum has no slot variables
+    trainable = [(layer, name) for layer in model.layers if layer.trainable
+                 for name in layer.weight_names]
+    paths = dict(zip([(layer.name, n) for layer in model.layers for n in layer.weight_names],
+                     [p for group in keras_weight_paths(model) for p in group]))
+    for index, (layer, name) in enumerate(trainable):
+        variable = paths[(layer.name, name)].replace("/", "_")
+        for slot in slots:
+            out.append((f"{prefix}/{variable}_{slot}", state[slot][index], slot))
+    return out
+
+
+def write_keras3_weights(handle, model):
+    """Write Keras 3's ``.weights.h5`` layout into an open, empty HDF5 file."""
+    root_vars = handle.create_group("vars")
+    root_vars.attrs["name"] = model.name
+    layers_group = handle.create_group("layers")
+    used = {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        key = base if base not in used else f"{base}_{used[base] + 1}"
+        used[base] = used.get(base, -1) + 1
+        group = layers_group.create_group(key)
+        own = group.create_group("vars")
+        own.attrs["name"] = layer.name
+        if isinstance(layer, layers_module.SimpleRNN):
+            own = group.create_group("cell").create_group("vars")
+            own.attrs["name"] = "simple_rnn_cell"
+        for position, weight in enumerate(layer.weights):
+            own.create_dataset(str(position), data=weight)
