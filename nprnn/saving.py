@@ -255,6 +255,18 @@ def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
                 [name.encode() for name, _, _ in optimizer_arrays])
             for name, value, _ in optimizer_arrays:
                 optimizer_group.create_dataset(name, data=value)
+            # nprnn format 1's paths too, as hard links to the same data (no copy), so that
+            # earlier nprnn releases read these files: iterations, <slot>/NNNN.
+            optimizer_group["iterations"] = optimizer_group[optimizer_arrays[0][0]]
+            state = model.optimizer.get_state()
+            for slot, count in document["optimizer_state"]["slots"].items():
+                names = document["optimizer_state"]["h5_datasets"].get(slot)
+                for position in range(count):
+                    path_ = f"{slot}/{position:04d}"
+                    if names:
+                        optimizer_group[path_] = optimizer_group[names[position]]
+                    else:  # a slot Keras does not have (SGD without momentum)
+                        optimizer_group.create_dataset(path_, data=state[slot][position])
 
 
 def _restore_optimizer_hdf5(model, handle, state, source):
@@ -264,13 +276,11 @@ def _restore_optimizer_hdf5(model, handle, state, source):
     group = handle["optimizer_weights"]
     restored = {"iterations": state["iterations"]}
     try:
-        datasets = state.get("h5_datasets")
-        if datasets is not None:
-            for slot, names in datasets.items():
-                restored[slot] = [np.asarray(group[name]) for name in names]
-        else:  # nprnn format 1: optimizer_weights/<slot>/NNNN
-            for slot, count in state["slots"].items():
-                restored[slot] = [np.asarray(group[f"{slot}/{i:04d}"]) for i in range(count)]
+        datasets = state.get("h5_datasets") or {}
+        for slot, count in state["slots"].items():
+            # Keras' names when recorded; else format 1's optimizer_weights/<slot>/NNNN.
+            names = datasets.get(slot) or [f"{slot}/{i:04d}" for i in range(count)]
+            restored[slot] = [np.asarray(group[name]) for name in names]
         model.optimizer.set_state(restored, model.trainable_weights)
     except (KeyError, ValueError) as error:
         raise ValueError(f"{source}: optimizer state: {error}") from None

@@ -476,6 +476,36 @@ def test_format_1_nprnn_h5_files_still_load(ref, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("optimizer", [
+    lambda: keras.optimizers.RMSprop(learning_rate=1e-3),
+    lambda: keras.optimizers.SGD(learning_rate=0.01),  # a slot Keras' SGD does not have
+    lambda: keras.optimizers.Adam(),
+])
+def test_files_written_now_keep_format_1_paths_for_earlier_readers(optimizer, tmp_path):
+    """Format 1 readers find optimizer_weights/<slot>/NNNN (hard links, not copies)."""
+    model = keras.Sequential([keras.layers.Embedding(20, 3, input_length=6),
+                              keras.layers.SimpleRNN(4), keras.layers.Dense(1, "sigmoid")])
+    model.compile(optimizer=optimizer(), loss="binary_crossentropy")
+    x = np.arange(24).reshape(4, 6) % 20
+    model.train_on_batch(x, np.array([0, 1, 1, 0]))
+    path = tmp_path / "m.h5"
+    model.save(path)
+    state = model.optimizer.get_state()
+    with h5py.File(path, "r+") as handle:
+        group = handle["optimizer_weights"]
+        assert int(group["iterations"][()]) == 1
+        for slot in model.optimizer.slot_names:
+            for position, value in enumerate(state[slot]):
+                np.testing.assert_array_equal(group[f"{slot}/{position:04d}"][()], value)
+        document = json.loads(text(handle.attrs["nprnn_config"]))
+        del document["optimizer_state"]["h5_datasets"]  # what a format 1 reader looks at
+        handle.attrs["nprnn_config"] = json.dumps(document)
+    loaded = keras.load_model(path)
+    for slot in model.optimizer.slot_names:
+        for a, b in zip(state[slot], loaded.optimizer.get_state()[slot]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_checkpoint_with_the_books_callbacks_writes_a_keras_file(ref, tmp_path):
     _, model2 = book_models()
     model2.set_weights([ref[f"emb_init_{n}"] for n in EMB_NAMES])
