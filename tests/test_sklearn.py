@@ -224,3 +224,39 @@ def test_fitted_model_saves_as_a_keras_file(tmp_path):
     loaded = nprnn.load_model(tmp_path / "best-embedding-model.h5")
     np.testing.assert_array_equal(loaded.predict(X, verbose=0),
                                   clf.model_.predict(X, verbose=0))
+
+
+def test_grid_search_example_quick(tmp_path):
+    """examples/grid_search.py --quick runs (on a small fake IMDB unless NPRNN_DATA_DIR is
+    set) and writes its PNG and JSON."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, MPLBACKEND="Agg", NPRNN_CACHE_DIR=str(tmp_path / "cache"))
+    if not env.get("NPRNN_DATA_DIR"):
+        rng = np.random.default_rng(0)
+        data = {}
+        for part, count in (("train", 2200), ("test", 1100)):
+            labels = rng.integers(0, 2, size=count)
+            texts = np.empty(count, dtype=object)
+            for position, label in enumerate(labels):
+                words = rng.integers(1, 600, size=int(rng.integers(20, 150)))
+                words[rng.random(len(words)) < 0.2] = 10 + 30 * label
+                texts[position] = [int(w) for w in words]
+            data[f"x_{part}"], data[f"y_{part}"] = texts, labels
+        (tmp_path / "data").mkdir()
+        np.savez(tmp_path / "data" / "imdb.npz", **data)
+        env["NPRNN_DATA_DIR"] = str(tmp_path / "data")
+    script = Path(__file__).resolve().parents[1] / "examples" / "grid_search.py"
+    output = tmp_path / "out"
+    completed = subprocess.run([sys.executable, str(script), "--quick", "--output-dir",
+                                str(output)], env=env, cwd=tmp_path, capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert (output / "grid_search.png").read_bytes().startswith(b"\x89PNG")
+    document = json.loads((output / "grid_search.json").read_text())
+    assert document["quick"] and len(document["rows"]) == 2
+    assert 0 <= document["best"]["test_accuracy"] <= 1
