@@ -158,8 +158,8 @@ def test_embedding_accumulator_is_the_dense_rule_not_keras3_sparse(ref):
     assert max_error(ours[counts == 0], ref["emb_init_embeddings"][counts == 0]) == 0.0
 
 
-def test_parity_report(ref, capsys):
-    """Print the max errors (both models, both backends) for the record; -s shows them."""
+def test_parity_report(ref):
+    """The max errors, both models, both backends (``pytest -s`` prints the table)."""
     rows = []
     for backend_name in ("numpy", "numba"):
         previous = keras.config.backend()
@@ -182,10 +182,9 @@ def test_parity_report(ref, capsys):
                 rows.append((backend_name, prefix, probs, loss, grads, step1, step3))
         finally:
             keras.config.set_backend(previous)
-    with capsys.disabled():
-        print("\nbackend model   outputs     loss        gradients   step 1      step 3")
-        for backend_name, prefix, *errors in rows:
-            print(f"{backend_name:7} {prefix[:-1]:7} " + " ".join(f"{e:.2e}   " for e in errors))
+    print("\nbackend model   outputs     loss        gradients   step 1      step 3")
+    for backend_name, prefix, *errors in rows:
+        print(f"{backend_name:7} {prefix[:-1]:7} " + " ".join(f"{e:.2e}   " for e in errors))
     for *_, probs, loss, grads, step1, step3 in rows:
         assert probs <= OUTPUT_TOL and loss <= OUTPUT_TOL and grads <= GRAD_TOL
         assert step1 <= STEP_TOL and step3 <= STEP_TOL
