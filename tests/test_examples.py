@@ -29,6 +29,7 @@ CASES = {
     "03_embedding.py": ([], ["embedding-loss.png"]),
     "04_gradient_flow.py": ([], GRADIENT_FLOW),
     "05_seed_sweep.py": ([], SWEEP),
+    "grid_search.py": ([], ["grid_search.png"]),
     "book_code.py": ([], ["book_length_histogram.png", "book_simplernn_loss.png",
                           "book_embedding_loss.png"]),
     "run_chapter.py": ([], ["length_histogram.png", "simplernn-onehot-loss.png",
