@@ -148,7 +148,8 @@ def main():
             line += (f"; nprnn (seed {results[name]['seed']}) {accuracy:.4f}: "
                      f"{'inside' if inside else 'OUTSIDE'} the band, "
                      f"{'>=' if accuracy >= _common.TARGET_VAL_ACCURACY else 'BELOW'} "
-                     f"{_common.TARGET_VAL_ACCURACY}")
+                     f"{_common.TARGET_VAL_ACCURACY} (highest val_accuracy of any epoch: "
+                     f"{results[name]['max_val_accuracy']:.4f})")
         if sweep and name in sweep["runs"]:
             runs = sweep["runs"][name]
             count = len(runs["runs"])

@@ -221,3 +221,14 @@ def test_plot_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="lengths"):
         plotting.plot_length_histogram([], tmp_path / "a.png")
     assert not any(tmp_path.iterdir())
+
+
+def test_pictures_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = plotting.plot_history({"loss": [1.0, 0.5]}, tmp_path / "p.png")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
