@@ -52,6 +52,60 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool if it is a bool (Python's or NumPy's), else raise.
+
+    The integers 0 and 1 are accepted too; strings such as ``'no'`` are refused
+    (``bool('no')`` is True).
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_str(value, name):
+    """Return ``value`` if it is a non-empty str, else raise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, got {type(value).__name__} {value!r}")
+    if not value:
+        raise ValueError(f"{name}: expected a non-empty str, got ''")
+    return value
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """Return the name of ``dtype`` if it is float32 or float64 (what the kernels compute in)."""
+    try:
+        resolved = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected 'float32' or 'float64', got {dtype!r}") from None
+    if resolved.name not in ("float32", "float64"):
+        raise ValueError(f"{name}: expected 'float32' or 'float64', got {resolved.name!r}")
+    return resolved.name
+
+
+_PAD_HINT = "; pad token sequences with pad_sequences first"
+
+
+def as_array(x, name, hint=_PAD_HINT):
+    """``np.asarray(x)``, with errors that name the argument.
+
+    None, and ragged nested lists (which NumPy refuses or turns into object arrays), raise.
+    """
+    if x is None:
+        raise ValueError(f"{name}: expected an array, got None")
+    try:
+        raw = np.asarray(x)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: expected a rectangular array, got a ragged nested sequence "
+                         f"(items of different lengths){hint}") from None
+    if raw.dtype == object:
+        raise TypeError(f"{name}: expected a rectangular numeric array, got an object array "
+                        f"(ragged sequences, or items that are not numbers){hint}")
+    return raw
+
+
 def as_token_ids(x, name, vocabulary_size=None):
     """Return ``x`` as an integer array of token ids in [0, vocabulary_size), or raise.
 
@@ -65,19 +119,16 @@ def as_token_ids(x, name, vocabulary_size=None):
                 f"{name}: expected a rectangular array of token ids, got a ragged list with "
                 f"sequence lengths {sorted(lengths)[:5]}...; pad it with pad_sequences first"
             )
-    raw = np.asarray(x)
-    if raw.dtype == object:
-        raise TypeError(
-            f"{name}: expected a rectangular integer array of token ids, got an object array "
-            "(ragged sequences? pad them with pad_sequences first)"
-        )
+    raw = as_array(x, name)
     if raw.dtype.kind == "b" or raw.dtype.kind not in "iuf":
         raise TypeError(f"{name}: expected integer token ids, got dtype {raw.dtype}")
     if raw.dtype.kind == "f":
         if not np.all(np.isfinite(raw)):
             raise ValueError(f"{name}: expected integer token ids, found NaN or infinity")
-        if np.any(raw != np.floor(raw)):
-            raise ValueError(f"{name}: expected integer token ids, found fractional values")
+        fractional = raw != np.floor(raw)
+        if np.any(fractional):
+            raise ValueError(f"{name}: expected integer token ids, found fractional values "
+                             f"such as {float(raw[fractional].flat[0])}")
     if raw.size:
         low, high = raw.min(), raw.max()
         if low < 0:
@@ -86,17 +137,22 @@ def as_token_ids(x, name, vocabulary_size=None):
             raise ValueError(
                 f"{name}: expected token ids in [0, {vocabulary_size}) (input_dim), found {high}"
             )
+        if raw.dtype.kind != "i" and high > np.iinfo(np.intp).max:
+            raise ValueError(f"{name}: token id {high} is too large for an index")
     return raw.astype(np.intp, copy=False) if raw.dtype.kind != "i" else raw
 
 
 def as_float_array(x, name, dtype):
     """Return ``x`` as a finite float array of ``dtype``, or raise."""
-    raw = np.asarray(x)
-    if raw.dtype == object:
-        raise TypeError(f"{name}: expected a rectangular numeric array, got an object array")
+    raw = as_array(x, name)
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a numeric array, got dtype {raw.dtype}")
-    values = raw.astype(dtype, copy=False)
-    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+    if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    with np.errstate(over="ignore"):
+        values = raw.astype(dtype, copy=False)
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        limit = np.finfo(values.dtype).max
+        raise ValueError(f"{name}: values up to {np.abs(raw).max():.3g} overflow {values.dtype} "
+                         f"(largest finite {limit:.3g}); scale the inputs")
     return values

@@ -11,11 +11,19 @@ are counted from 0 here and shown from 1, as in Keras.
 from __future__ import annotations
 
 import math
+import os
+import string
 import warnings
 
 import numpy as np
 
-from nprnn._validation import check_choice, check_non_negative_int
+from nprnn._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_non_negative_int,
+    check_str,
+)
 
 
 class Callback:
@@ -63,12 +71,39 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
-def _monitor_is_better(monitor, mode):
-    """'min' or 'max' for mode 'auto' as Keras decides: accuracy-like names are maximised."""
+_MAXIMISED = ("accuracy", "acc", "binary_accuracy", "auc")
+_MINIMISED = ("loss", "mse", "mean_squared_error", "mae", "mean_absolute_error",
+              "binary_crossentropy")
+
+
+def _monitor_is_better(monitor, mode, owner="EarlyStopping", strict=True):
+    """'min' or 'max'; for mode 'auto' decided from the name as Keras 3 does.
+
+    ``loss`` and error-like names are minimised, accuracy-like names maximised (with or
+    without ``val_``). Any other name in mode 'auto' raises ValueError (Keras 3 raises too:
+    it cannot tell the direction), unless ``strict`` is False, where it means 'min'.
+    """
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
-    return "max" if name in ("accuracy", "acc", "binary_accuracy", "auc") else "min"
+    if name in _MAXIMISED:
+        return "max"
+    if name in _MINIMISED or not strict:
+        return "min"
+    raise ValueError(
+        f"mode: {owner} cannot tell whether monitor={monitor!r} should go down or up; pass "
+        f"mode='min' or mode='max' (mode 'auto' knows {sorted(_MINIMISED)} (min) and "
+        f"{sorted(_MAXIMISED)} (max), with or without 'val_')")
+
+
+def _check_verbose(verbose):
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return check_non_negative_int(verbose, "verbose")
+
+
+def _check_optional_float(value, name):
+    return None if value is None else check_float(value, name)
 
 
 class EarlyStopping(Callback):
@@ -89,14 +124,19 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__()
-        self.monitor = monitor
-        self.min_delta = abs(float(min_delta))
+        self.monitor = check_str(monitor, "monitor")
+        self.min_delta = abs(check_float(min_delta, "min_delta"))
         self.patience = check_non_negative_int(patience, "patience")
-        self.verbose = verbose
+        self.verbose = _check_verbose(verbose)
         self.mode = _monitor_is_better(monitor, check_choice(mode, "mode", ("auto", "min", "max")))
-        self.baseline = baseline
-        self.restore_best_weights = bool(restore_best_weights)
+        self.baseline = _check_optional_float(baseline, "baseline")
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.start_from_epoch = check_non_negative_int(start_from_epoch, "start_from_epoch")
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
 
     def _is_improvement(self, value, reference):
         if reference is None:
@@ -162,14 +202,40 @@ class ModelCheckpoint(Callback):
         super().__init__()
         if not isinstance(filepath, (str, bytes)) and not hasattr(filepath, "__fspath__"):
             raise TypeError(f"filepath: expected a path, got {type(filepath).__name__}")
-        self.filepath = str(filepath)
-        self.monitor = monitor
-        self.verbose = verbose
-        self.save_best_only = bool(save_best_only)
-        self.save_weights_only = bool(save_weights_only)
-        self.mode = _monitor_is_better(monitor, check_choice(mode, "mode", ("auto", "min", "max")))
-        self.best = initial_value_threshold
+        self.filepath = os.fsdecode(os.fspath(filepath))
+        if not self.filepath.strip():
+            raise ValueError("filepath: expected a file path, got an empty string")
+        if os.path.isdir(self.filepath):
+            raise ValueError(f"filepath: {self.filepath!r} is a folder; expected a file path "
+                             f"such as {os.path.join(self.filepath, 'best-model.h5')!r}")
+        self._fields = _format_fields(self.filepath)
+        self.monitor = check_str(monitor, "monitor")
+        self.verbose = _check_verbose(verbose)
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
+        self.save_weights_only = check_bool(save_weights_only, "save_weights_only")
+        self.mode = _monitor_is_better(monitor, check_choice(mode, "mode", ("auto", "min", "max")),
+                                       "ModelCheckpoint", strict=self.save_best_only)
+        self.best = _check_optional_float(initial_value_threshold, "initial_value_threshold")
         self.last_saved_path = None
+
+    def on_train_begin(self, logs=None):
+        metric_names = list(getattr(self.model, "metric_names", []) or [])
+        known = {"epoch", "loss", *metric_names}
+        known |= {f"val_{name}" for name in ("loss", *metric_names)}
+        unknown = sorted(field for field in self._fields if field not in known)
+        if unknown:
+            raise ValueError(f"filepath: {self.filepath!r} names {unknown}, which fit will not "
+                             f"log; expected fields among {sorted(known)}")
+
+    def _format_path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as error:
+            raise ValueError(f"filepath: {self.filepath!r} needs {error.args[0]!r}, which is not "
+                             f"in this epoch's logs {sorted(logs)} (nor 'epoch')") from None
+        except (ValueError, TypeError, IndexError) as error:
+            raise ValueError(f"filepath: cannot format {self.filepath!r} with epoch={epoch + 1} "
+                             f"and the logs {logs}: {error}") from None
 
     def _improved(self, current):
         if self.best is None:
@@ -178,7 +244,7 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        path = self._format_path(epoch, logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -204,6 +270,26 @@ class ModelCheckpoint(Callback):
         else:
             self.model.save(path)
         self.last_saved_path = path
+
+
+def _format_fields(filepath):
+    """The field names of a ``str.format`` path; ValueError if its syntax is wrong."""
+    try:
+        parsed = list(string.Formatter().parse(filepath))
+    except ValueError as error:
+        raise ValueError(f"filepath: {filepath!r} is not a valid format string ({error}); "
+                         "write fields as {epoch:02d} or {val_loss:.4f}, and braces as {{ }}"
+                         ) from None
+    fields = set()
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        name = field.split(".")[0].split("[")[0]
+        if not name or name.isdigit():
+            raise ValueError(f"filepath: {filepath!r} has a positional field {{{field}}}; "
+                             "use names such as {epoch:02d} or {val_loss:.4f}")
+        fields.add(name)
+    return fields
 
 
 class TerminateOnNaN(Callback):

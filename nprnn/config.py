@@ -4,6 +4,15 @@
 gradient checks. The backend chooses between the Numba-compiled kernels (``'numba'``, the
 default) and their readable NumPy twins (``'numpy'``); the environment variable
 ``NPRNN_BACKEND`` sets the starting value, ``set_backend`` changes it at run time.
+
+``deterministic`` (True by default) makes ``fit``, ``evaluate``, ``predict`` and the other
+model calls run the BLAS library (NumPy's matrix products) on one thread while they work:
+OpenBLAS partitions a product differently for each thread count, and the rounding then
+differs, so without this a seeded run gives other weights under ``OPENBLAS_NUM_THREADS=2``
+than under 1 (seen at the book's one-hot sizes). With it, a fixed seed gives bit-identical
+weights and history across runs, processes and thread counts (the compiled kernels are
+serial already). It needs ``threadpoolctl`` (installed with scikit-learn); without it the
+setting has no effect.
 """
 
 from __future__ import annotations
@@ -55,3 +64,21 @@ def set_backend(name: str) -> None:
     if name not in _BACKEND_CHOICES:
         raise ValueError(f"backend: expected one of {_BACKEND_CHOICES}, got {name!r}")
     _backend = name
+
+
+_deterministic = True
+
+
+def deterministic() -> bool:
+    """Whether model calls pin BLAS to one thread for thread-count-independent results."""
+    return _deterministic
+
+
+def set_deterministic(value: bool) -> None:
+    """True (default): bit-identical results whatever the BLAS thread count; False: let
+    BLAS use its threads (maybe faster for large dense products, not reproducible across
+    thread counts)."""
+    global _deterministic
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"deterministic: expected True or False, got {value!r}")
+    _deterministic = bool(value)

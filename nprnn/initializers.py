@@ -71,7 +71,7 @@ def get(identifier):
     """Look an initializer up by name, or return a callable ``f(shape, dtype)`` unchanged."""
     if callable(identifier):
         return identifier
-    if identifier in _BY_NAME:
+    if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
     raise ValueError(f"initializer: expected one of {sorted(_BY_NAME)} or a callable, "
                      f"got {identifier!r}")

@@ -25,7 +25,15 @@ from typing import NamedTuple
 import numpy as np
 
 from nprnn import config, initializers, kernels
-from nprnn._validation import as_float_array, as_token_ids, check_choice, check_positive_int
+from nprnn._validation import (
+    as_array,
+    as_float_array,
+    as_token_ids,
+    check_bool,
+    check_choice,
+    check_float_dtype,
+    check_positive_int,
+)
 
 _name_counters: dict[str, itertools.count] = {}
 
@@ -93,14 +101,18 @@ class Layer:
             )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name: expected a str, got {type(name).__name__}")
-        self.name = name or unique_name(self.default_name)
         if batch_input_shape is not None:
-            input_shape = tuple(batch_input_shape)[1:]
+            batch_input_shape = _check_shape(batch_input_shape, "batch_input_shape")
+            if not batch_input_shape:
+                raise ValueError("batch_input_shape: expected (batch, ...) with at least one "
+                                 "axis after the batch axis, got ()")
+            input_shape = batch_input_shape[1:]
         if input_shape is not None:
             input_shape = _check_shape(input_shape, "input_shape")
         self.input_shape = input_shape
-        self.trainable = bool(trainable)
-        self.dtype = np.dtype(dtype).name if dtype is not None else None
+        self.trainable = check_bool(trainable, "trainable")
+        self.dtype = check_float_dtype(dtype) if dtype is not None else None
+        self.name = name or unique_name(self.default_name)
         self.weights: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.weight_names: list[str] = []
@@ -111,7 +123,13 @@ class Layer:
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer):
         """Create a weight and its gradient buffer; return the weight."""
-        value = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
+        shape = tuple(shape)
+        value = np.asarray(initializers.get(initializer)(shape, np.dtype(self.dtype)))
+        if value.shape != shape or value.dtype.kind not in "iuf" or not np.isfinite(value).all():
+            raise ValueError(f"initializer: {self.name}/{name} needs finite numbers of shape "
+                             f"{shape}; the initializer gave shape {value.shape}, dtype "
+                             f"{value.dtype}")
+        value = np.array(value, dtype=self.dtype)
         self.weights.append(value)
         self.grads.append(np.zeros_like(value))
         self.weight_names.append(name)
@@ -135,21 +153,44 @@ class Layer:
 
     def set_weights(self, values) -> None:
         """Overwrite the weights in place (same order and shapes as ``get_weights``)."""
+        for current, new in zip(self.weights, self._check_weights(values)):
+            current[...] = new
+
+    def _check_weights(self, values) -> list[np.ndarray]:
+        """Validate every array before any is assigned (so a bad list changes nothing)."""
+        if isinstance(values, np.ndarray) or not hasattr(values, "__iter__"):
+            raise TypeError(f"weights: expected a list of arrays for layer {self.name!r}, got "
+                            f"{type(values).__name__}")
         values = list(values)
         if len(values) != len(self.weights):
             raise ValueError(
                 f"weights: layer {self.name!r} expects {len(self.weights)} arrays "
                 f"({', '.join(self.weight_names)}), got {len(values)}"
             )
+        checked = []
         for name, current, new in zip(self.weight_names, self.weights, values):
-            new = np.asarray(new)
+            try:
+                new = as_array(new, f"weights: {self.name}/{name}", hint="")
+            except TypeError:
+                raise TypeError(f"weights: {self.name}/{name} expects a numeric array of shape "
+                                f"{current.shape}, got {type(new).__name__}") from None
             if new.shape != current.shape:
                 raise ValueError(
                     f"weights: {self.name}/{name} expects shape {current.shape}, got {new.shape}"
                 )
-            if new.dtype.kind not in "iuf" or not np.all(np.isfinite(new)):
-                raise ValueError(f"weights: {self.name}/{name} must be finite numbers")
-            current[...] = new
+            if new.dtype.kind not in "iuf":
+                raise TypeError(f"weights: {self.name}/{name} expects real numbers, got dtype "
+                                f"{new.dtype}")
+            if not np.all(np.isfinite(new)):
+                raise ValueError(f"weights: {self.name}/{name} must be finite numbers, found "
+                                 "NaN or infinity")
+            with np.errstate(over="ignore"):
+                cast = new.astype(current.dtype)
+            if not np.all(np.isfinite(cast)):
+                raise ValueError(f"weights: {self.name}/{name} has values that overflow "
+                                 f"{current.dtype}")
+            checked.append(cast)
+        return checked
 
     def get_config(self) -> dict:
         config_ = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
@@ -176,6 +217,8 @@ class Layer:
 
 
 def _check_shape(shape, name):
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"{name}: expected a tuple of ints, got {shape!r}")
     try:
         shape = tuple(shape)
     except TypeError:
@@ -307,7 +350,7 @@ class SimpleRNN(Layer):
                 f"got {activation!r}"
             )
         self.activation = activation
-        self.return_sequences = bool(return_sequences)
+        self.return_sequences = check_bool(return_sequences, "return_sequences")
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer

@@ -11,9 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from nprnn._validation import as_array
 from nprnn.kernels import reference
 
 _EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
+
+
+def _pair(y_true, y_pred):
+    """(y_true, y_pred) as float arrays of y_pred's shape; ValueError/TypeError otherwise."""
+    y_pred = as_array(y_pred, "y_pred", hint="")
+    y_true = as_array(y_true, "y_true", hint="")
+    for name, value in (("y_true", y_true), ("y_pred", y_pred)):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numbers, got dtype {value.dtype}")
+    if y_pred.dtype.kind != "f":
+        y_pred = y_pred.astype(np.float64)
+    if y_true.size != y_pred.size:
+        raise ValueError(f"y_true, y_pred: expected the same number of values, got shapes "
+                         f"{y_true.shape} and {y_pred.shape}")
+    return y_true.astype(y_pred.dtype).reshape(y_pred.shape), y_pred
 
 
 class Loss:
@@ -42,11 +58,12 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
 
     def __init__(self, from_logits=False):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"from_logits: expected True or False, got {from_logits!r}")
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        y_true, y_pred = _pair(y_true, y_pred)
         if self.from_logits:
             return reference.sigmoid_binary_crossentropy(y_pred, y_true)
         p = np.clip(y_pred, _EPSILON, 1 - _EPSILON)
@@ -54,8 +71,7 @@ class BinaryCrossentropy(Loss):
 
     def gradient(self, y_true, y_pred):
         """dL/dy_pred, shape of y_pred (zero where the clip is active, as in Keras)."""
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        y_true, y_pred = _pair(y_true, y_pred)
         if self.from_logits:
             return reference.sigmoid_binary_crossentropy_backward(y_pred, y_true)
         p = np.clip(y_pred, _EPSILON, 1 - _EPSILON)
@@ -72,13 +88,11 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def __call__(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        y_true, y_pred = _pair(y_true, y_pred)
         return float(np.mean((y_pred - y_true) ** 2))
 
     def gradient(self, y_true, y_pred):
-        y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        y_true, y_pred = _pair(y_true, y_pred)
         return 2 * (y_pred - y_true) / y_pred.size
 
 
@@ -93,6 +107,9 @@ def get(identifier):
     """A loss object from a name ('binary_crossentropy', 'mse') or an instance."""
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        raise TypeError(f"loss: got the class {identifier.__name__}; pass an instance such as "
+                        f"{identifier.__name__}() or a name from {sorted(_BY_NAME)}")
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(f"loss: expected one of {sorted(_BY_NAME)} or a Loss, got {identifier!r}")

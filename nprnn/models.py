@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -28,14 +29,24 @@ from nprnn import _random, config, losses, optimizers
 from nprnn import callbacks as callbacks_module
 from nprnn import metrics as metrics_module
 from nprnn._validation import (
+    as_array,
     as_float_array,
     as_token_ids,
+    check_bool,
     check_float,
     check_non_negative_int,
     check_positive_int,
 )
 from nprnn.kernels import reference
-from nprnn.layers import Dense, Embedding, Layer, TokenInput, unique_name
+from nprnn.layers import (
+    Dense,
+    Embedding,
+    Layer,
+    SimpleRNN,
+    TokenInput,
+    _check_shape,
+    unique_name,
+)
 from nprnn.utils.categorical import SparseOneHot
 
 
@@ -78,10 +89,16 @@ class Sequential:
         if any(existing.name == layer.name for existing in self.layers):
             raise ValueError(f"layer: a layer named {layer.name!r} is already in this model")
         self.layers.append(layer)
-        if len(self.layers) == 1 and layer.input_shape is not None:
-            self.build((None,) + tuple(layer.input_shape))
-        elif self.input_shape is not None:
-            self._build_layers(self.input_shape, start=len(self.layers) - 1)
+        try:
+            if len(self.layers) == 1 and layer.input_shape is not None:
+                self.build((None,) + tuple(layer.input_shape))
+            elif self.input_shape is not None:
+                self._build_layers(self.input_shape, start=len(self.layers) - 1)
+        except Exception:
+            self.layers.pop()  # a layer that cannot be built is not added, as in Keras
+            if not self.layers:
+                self.input_shape = None
+            raise
 
     def pop(self):
         """Remove the last layer."""
@@ -101,15 +118,33 @@ class Sequential:
             if self.layers[0].input_shape is None:
                 raise ValueError("input_shape: unknown; pass it to build() or to the first layer")
             input_shape = (None,) + tuple(self.layers[0].input_shape)
-        self.input_shape = tuple(input_shape)
-        self._build_layers(self.input_shape, start=0)
+        if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+            raise TypeError(f"input_shape: expected a tuple such as (None, 100), got "
+                            f"{input_shape!r}")
+        input_shape = _check_shape(input_shape, "input_shape")
+        previous = self.input_shape
+        self.input_shape = input_shape
+        try:
+            self._build_layers(self.input_shape, start=0)
+        except Exception:
+            self.input_shape = previous
+            raise
 
     def _build_layers(self, input_shape, start):
+        """Build the layers from ``start`` on; if one fails, those built here are undone."""
         shape = tuple(input_shape)
-        for index, layer in enumerate(self.layers):
-            if index >= start and not layer.built:
-                layer.build(shape)
-            shape = layer.output_shape
+        touched = []
+        try:
+            for index, layer in enumerate(self.layers):
+                if index >= start and not layer.built:
+                    touched.append((layer, layer.dtype))
+                    layer.build(shape)
+                shape = layer.output_shape
+        except Exception:
+            for layer, dtype in touched:
+                layer.weights, layer.grads, layer.weight_names = [], [], []
+                layer.built, layer.output_shape, layer.dtype = False, None, dtype
+            raise
 
     @property
     def output_shape(self):
@@ -137,17 +172,24 @@ class Sequential:
     def set_weights(self, weights):
         """Set every weight from a list in ``get_weights()`` order; each shape is checked."""
         self._require_built("set_weights")
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights: expected a list of arrays (as get_weights() returns), "
+                            f"got {type(weights).__name__}")
         weights = list(weights)
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             names = [f"{layer.name}/{n}" for layer in self.layers for n in layer.weight_names]
             raise ValueError(f"weights: expected {expected} arrays ({', '.join(names)}), "
                              f"got {len(weights)}")
-        position = 0
+        # Check every array first, so that a bad list leaves the model as it was.
+        checked, position = [], 0
         for layer in self.layers:
             count = len(layer.weights)
-            layer.set_weights(weights[position:position + count])
+            checked.append(layer._check_weights(weights[position:position + count]))
             position += count
+        for layer, values in zip(self.layers, checked):
+            for current, new in zip(layer.weights, values):
+                current[...] = new
 
     def _require_built(self, what):
         if not self.built:
@@ -205,23 +247,30 @@ class Sequential:
         """Validate inputs once; return them in the form the first layer takes.
 
         Token ids for an Embedding, a SparseOneHot, or a float array of the model's dtype.
+        Builds the model from the inputs' shape if it is not built yet.
         """
-        if self.layers and isinstance(self.layers[0], Embedding):
+        if not self.layers:
+            raise ValueError("build: the model has no layers; add some first")
+        first = self.layers[0]
+        if isinstance(first, Embedding):
             if isinstance(x, SparseOneHot):
                 raise TypeError(f"{name}: an Embedding takes token ids, got a one-hot array")
-            ids = as_token_ids(x, name, vocabulary_size=self.layers[0].input_dim)
+            ids = as_token_ids(x, name, vocabulary_size=first.input_dim)
             if ids.ndim != 2:
                 raise ValueError(f"{name}: an Embedding expects ids of shape (samples, "
                                  f"timesteps), got shape {ids.shape}")
             prepared = ids
         elif isinstance(x, SparseOneHot):
+            if x.indices.size and (x.indices.min() < 0 or x.indices.max() >= x.num_classes):
+                raise ValueError(f"{name}: a SparseOneHot holds ids outside [0, "
+                                 f"{x.num_classes}): its indices were changed after creation")
             prepared = x
         else:
-            raw = np.asarray(x) if not isinstance(x, np.ndarray) else x
-            if raw.dtype.kind in "iu" and raw.ndim == 2 and self.layers:
+            raw = x if isinstance(x, np.ndarray) else as_array(x, name)
+            if raw.dtype.kind in "iu" and raw.ndim == 2 and isinstance(first, SimpleRNN):
                 raise ValueError(
                     f"{name}: got integer ids of shape {raw.shape}, but the first layer "
-                    f"({type(self.layers[0]).__name__}) expects features per step; add an "
+                    f"({type(first).__name__}) expects features per step; add an "
                     "Embedding or one-hot encode with to_categorical")
             dtype = self._dtype()
             if raw.dtype == dtype:
@@ -230,13 +279,25 @@ class Sequential:
                 prepared = raw
             else:
                 prepared = as_float_array(raw, name, dtype)
+        if prepared.ndim == 0:
+            raise ValueError(f"{name}: expected an array of samples, got a scalar")
         if len(prepared) == 0:
             raise ValueError(f"{name}: expected at least one sample, got an empty array")
         if prepared.ndim >= 2 and prepared.shape[1] == 0:
             raise ValueError(f"{name}: expected sequences of at least one step, got shape "
                              f"{prepared.shape}")
+        if 0 in prepared.shape:
+            raise ValueError(f"{name}: expected no empty axis, got shape {prepared.shape}")
+        if isinstance(first, SimpleRNN) and prepared.ndim != 3:
+            raise ValueError(
+                f"{name}: SimpleRNN expects 3-D inputs (samples, timesteps, features), got "
+                f"shape {prepared.shape}; token ids need an Embedding first, or to_categorical")
         if not self.built:
-            self.build((None,) + tuple(prepared.shape[1:]))
+            try:
+                self.build((None,) + tuple(prepared.shape[1:]))
+            except ValueError as error:
+                raise ValueError(f"{name}: cannot build the model for inputs of shape "
+                                 f"{prepared.shape}: {error}") from None
         elif self.input_shape is not None:
             expected = self.input_shape[1:]
             got = tuple(prepared.shape[1:])
@@ -247,15 +308,21 @@ class Sequential:
         return prepared
 
     def _prepare_y(self, y, count, name="y"):
-        raw = np.asarray(y)
-        if raw.dtype == object or raw.dtype.kind not in "biuf":
+        if y is None:
+            raise ValueError(f"{name}: expected {count} targets (one per sample of x), got None")
+        raw = as_array(y, name)
+        if raw.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected numeric targets, got dtype {raw.dtype}")
         if len(raw) != count if raw.ndim else True:
             raise ValueError(f"{name}: expected {count} targets (one per sample of x), got "
                              f"{len(raw) if raw.ndim else 'a scalar'}")
-        targets = raw.astype(self._dtype())
-        if not np.isfinite(targets).all():
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
             raise ValueError(f"{name}: expected finite targets, found NaN or infinity")
+        with np.errstate(over="ignore"):
+            targets = raw.astype(self._dtype())
+        if not np.isfinite(targets).all():
+            raise ValueError(f"{name}: targets up to {np.abs(raw).max():.3g} overflow "
+                             f"{targets.dtype}")
         output_units = self.layers[-1].output_shape[-1]
         if targets.size != count * output_units:
             raise ValueError(f"{name}: expected shape ({count},) or ({count}, {output_units}), "
@@ -335,18 +402,28 @@ class Sequential:
         self._require_compiled("compute_gradients")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
-        self._loss_and_backward(self._batch(prepared, slice(None)), targets)
+        with _blas_threads():
+            self._loss_and_backward(self._batch(prepared, slice(None)), targets)
         return [g.copy() for layer in self.layers for g in layer.grads]
 
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on one batch; returns [loss, metrics...] before the step."""
         self._require_compiled("train_on_batch")
+        return_dict = check_bool(return_dict, "return_dict")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
-        loss, outputs = self._loss_and_backward(self._batch(prepared, slice(None)), targets)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"train_on_batch: the loss is {loss}; weights unchanged")
-        self.optimizer.apply(*self._trainable_pairs())
+        with _blas_threads():
+            loss, outputs = self._loss_and_backward(self._batch(prepared, slice(None)), targets)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"train_on_batch: the loss is {loss}; weights unchanged")
+            weights, grads = self._trainable_pairs()
+            guard = _StepGuard(weights, self.optimizer)
+            guard.save()
+            self.optimizer.apply(weights, grads)
+            if not guard.finite():
+                guard.restore()
+                raise FloatingPointError("train_on_batch: the update gave non-finite weights or "
+                                         "optimizer state; both are left as they were")
         values = [loss] + self._metric_values(targets, outputs)
         return self._format_results(values, return_dict)
 
@@ -366,9 +443,13 @@ class Sequential:
         bar) or 2 (one line per epoch), 'auto' = 1.
 
         Robustness: a NaN or infinite batch loss stops training with a warning naming the
-        epoch and batch, and the weights of before that step are kept; Ctrl-C stops at the
-        end of the current batch and returns the history so far (callbacks' ``on_train_end``
-        still runs, so EarlyStopping restores its best weights).
+        epoch and batch, and the weights of before that step are kept; so does an update
+        that makes a weight or an optimizer slot non-finite (both are put back). A
+        validation pass whose outputs or loss are not finite stops training too, and that
+        epoch is not recorded. Ctrl-C stops at the end of the current batch and returns the
+        history so far, without the unfinished epoch (callbacks' ``on_train_end`` still
+        runs, so EarlyStopping restores its best weights; a checkpoint being written when a
+        second Ctrl-C aborts keeps its previous version, as every save is atomic).
         """
         self._require_compiled("fit")
         if x is None or y is None:
@@ -379,6 +460,7 @@ class Sequential:
         verbose = _check_verbose(verbose)
         validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
                                        high_open=True)
+        shuffle = check_bool(shuffle, "shuffle")
         callback_list = _check_callbacks(callbacks)
 
         x_train = self._prepare_x(x)
@@ -406,11 +488,11 @@ class Sequential:
         self.stop_training = False
         self.history = history
         weights, grads = self._trainable_pairs()
-        backup = [np.empty_like(w) for w in weights]
+        guard = _StepGuard(weights, self.optimizer)
 
         for callback in callback_list:
             callback.on_train_begin()
-        with _stop_on_interrupt() as interrupted:
+        with _stop_on_interrupt() as interrupted, _blas_threads():
             for epoch in range(initial_epoch, epochs):
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}")
@@ -436,15 +518,13 @@ class Sequential:
                                       stacklevel=2)
                         self.stop_training = True
                         break
-                    for saved, weight in zip(backup, weights):
-                        np.copyto(saved, weight)
+                    guard.save()
                     self.optimizer.apply(weights, grads)
-                    if not all(np.isfinite(w).all() for w in weights):
-                        for saved, weight in zip(backup, weights):
-                            np.copyto(weight, saved)
+                    if not guard.finite():
+                        guard.restore()
                         warnings.warn(f"fit: the update at epoch {epoch + 1}, batch {step + 1} "
-                                      "gave non-finite weights; training stopped and the "
-                                      "weights from before that batch are kept",
+                                      "gave non-finite weights or optimizer state; training "
+                                      "stopped and the weights from before that batch are kept",
                                       RuntimeWarning, stacklevel=2)
                         self.stop_training = True
                         break
@@ -462,7 +542,14 @@ class Sequential:
                     break
                 epoch_logs = _mean_logs(loss_sum, metric_sums, seen, self.metric_names)
                 if x_val is not None and not interrupted():
-                    values = self._evaluate_prepared(x_val, y_val, batch_size)
+                    try:
+                        values = self._evaluate_prepared(x_val, y_val, batch_size,
+                                                         "validation_data")
+                    except _NonFiniteError as error:
+                        warnings.warn(f"fit: validation after epoch {epoch + 1} failed ({error}); "
+                                      "training stopped and this epoch is not recorded",
+                                      RuntimeWarning, stacklevel=2)
+                        break
                     epoch_logs.update({f"val_{name}": value for name, value in
                                        zip(["loss"] + self.metric_names, values)})
                 progress.finish(steps, epoch_logs, time.perf_counter() - started)
@@ -479,17 +566,23 @@ class Sequential:
         return history
 
     # -- inference -----------------------------------------------------------------------
-    def _evaluate_prepared(self, x, y, batch_size):
+    def _evaluate_prepared(self, x, y, batch_size, name="x"):
+        """Mean loss and metrics; ValueError if an output or the loss is not finite."""
         loss_sum = 0.0
         metric_sums = np.zeros(len(self._metric_functions))
         for start in range(0, len(x), batch_size):
             index = slice(start, start + batch_size)
             outputs = self._forward(self._batch(x, index))
+            _check_finite_outputs(outputs, start, name)
             targets = y[index]
             if self._uses_logits():
                 loss = reference.sigmoid_binary_crossentropy(self.layers[-1].preactivation, targets)
             else:
                 loss = self.loss(targets, outputs)
+            if not math.isfinite(loss):
+                last = start + len(targets) - 1
+                raise _NonFiniteError(f"{name}: the loss on samples {start}..{last} is {loss} "
+                                      "(the outputs are too large for the loss)")
             count = len(targets)
             loss_sum += float(loss) * count
             metric_sums += np.array(self._metric_values(targets, outputs)) * count
@@ -500,10 +593,14 @@ class Sequential:
         self._require_compiled("evaluate")
         batch_size = 32 if batch_size is None else check_positive_int(batch_size, "batch_size")
         verbose = _check_verbose(verbose)
+        return_dict = check_bool(return_dict, "return_dict")
+        if x is None:
+            raise ValueError("x: evaluate needs inputs, got None")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
         started = time.perf_counter()
-        values = self._evaluate_prepared(prepared, targets, batch_size)
+        with _blas_threads():
+            values = self._evaluate_prepared(prepared, targets, batch_size)
         if verbose:
             steps = math.ceil(len(prepared) / batch_size)
             _Progress(steps, verbose).finish(
@@ -517,8 +614,12 @@ class Sequential:
         verbose = _check_verbose(verbose)
         prepared = self._prepare_x(x)
         started = time.perf_counter()
-        outputs = [self._forward(self._batch(prepared, slice(start, start + batch_size)))
-                   for start in range(0, len(prepared), batch_size)]
+        outputs = []
+        with _blas_threads():
+            for start in range(0, len(prepared), batch_size):
+                batch = self._forward(self._batch(prepared, slice(start, start + batch_size)))
+                _check_finite_outputs(batch, start, "x")
+                outputs.append(batch)
         if verbose:
             steps = math.ceil(len(prepared) / batch_size)
             _Progress(steps, verbose).finish(steps, {}, time.perf_counter() - started)
@@ -527,7 +628,11 @@ class Sequential:
     def __call__(self, x):
         """Forward pass on x, without batching."""
         self._require_built("__call__")
-        return self._forward(self._batch(self._prepare_x(x), slice(None)))
+        prepared = self._prepare_x(x)
+        with _blas_threads():
+            outputs = self._forward(self._batch(prepared, slice(None)))
+        _check_finite_outputs(outputs, 0, "x")
+        return outputs
 
     # -- saving --------------------------------------------------------------------------
     def get_config(self):
@@ -543,19 +648,150 @@ class Sequential:
         """
         from nprnn import saving
 
-        saving.save_model(self, filepath)
+        saving.save_model(self, _check_save_path(filepath))
 
     def save_weights(self, filepath):
         """Save the weights alone (atomically)."""
         from nprnn import saving
 
-        saving.save_weights(self, filepath)
+        saving.save_weights(self, _check_save_path(filepath))
 
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
         from nprnn import saving
 
-        saving.load_weights(self, filepath)
+        _read_model_file(lambda path: saving.load_weights(self, path), filepath)
+
+
+class _NonFiniteError(ValueError):
+    """An output or a loss that is NaN or infinite (fit stops on it instead of raising)."""
+
+
+def _check_finite_outputs(outputs, start, name):
+    """ValueError naming the first sample whose output is NaN or infinite."""
+    values = np.asarray(outputs)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
+        raise _NonFiniteError(
+            f"{name}: the model's output for sample {start + bad} is not finite (NaN or "
+            "infinity): the inputs or the weights are so large that float arithmetic "
+            "overflows; scale the inputs")
+
+
+@contextlib.contextmanager
+def _blas_threads():
+    """The setting in which the model computes; restored on exit.
+
+    * BLAS runs on one thread if ``config.deterministic()``: OpenBLAS splits a matrix
+      product differently for each thread count and the rounding differs, so a seeded run
+      would give other weights under OPENBLAS_NUM_THREADS=2 than under 1.
+    * NumPy's overflow and invalid-value warnings are silenced: a non-finite loss, update
+      or output is detected and reported by the model itself, with the epoch and batch or
+      the sample, instead of NumPy's line of the kernel.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if not config.deterministic():
+            yield
+            return
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            yield
+            return
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+
+
+class _StepGuard:
+    """Copies of the weights and the optimizer's state before a step, to undo the step.
+
+    ``save()`` before ``optimizer.apply``; ``finite()`` after it; ``restore()`` puts
+    weights, slots and ``iterations`` back if it returned False. The buffers are reused.
+    """
+
+    def __init__(self, weights, optimizer):
+        self.weights = weights
+        self.optimizer = optimizer
+        self.saved_weights = [np.empty_like(w) for w in weights]
+        self.saved_slots = None
+        self.had_slots = False
+        self.iterations = 0
+
+    def _slot_arrays(self):
+        slots = self.optimizer.slots
+        return [array for name in sorted(slots) for array in slots[name]]
+
+    def save(self):
+        for saved, weight in zip(self.saved_weights, self.weights):
+            np.copyto(saved, weight)
+        self.iterations = self.optimizer.iterations
+        slots = self._slot_arrays()
+        self.had_slots = bool(slots)
+        if slots:
+            if self.saved_slots is None or len(self.saved_slots) != len(slots):
+                self.saved_slots = [np.empty_like(array) for array in slots]
+            for saved, array in zip(self.saved_slots, slots):
+                np.copyto(saved, array)
+
+    def finite(self):
+        return (all(np.isfinite(w).all() for w in self.weights)
+                and all(np.isfinite(array).all() for array in self._slot_arrays()))
+
+    def restore(self):
+        for saved, weight in zip(self.saved_weights, self.weights):
+            np.copyto(weight, saved)
+        self.optimizer.iterations = self.iterations
+        if not self.had_slots:
+            self.optimizer.slots = {}
+        else:
+            for saved, array in zip(self.saved_slots, self._slot_arrays()):
+                np.copyto(array, saved)
+
+
+def _check_save_path(filepath):
+    """The path to save to; refuse an empty path or an existing folder (ValueError)."""
+    if isinstance(filepath, bytes):
+        filepath = os.fsdecode(filepath)
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}")
+    text = os.fspath(filepath)
+    if not text or not str(text).strip():
+        raise ValueError("filepath: expected a file path, got an empty string")
+    if os.path.isdir(text):
+        raise ValueError(f"filepath: {text!r} is a folder; expected a file path such as "
+                         f"{os.path.join(text, 'model.npz')!r}")
+    return filepath
+
+
+def _read_model_file(function, filepath):
+    """Call a saving reader; report any failure to read the file as ValueError naming it.
+
+    The readers check what they know of; a damaged file can still make the zip, NPY or
+    HDF5 layers fail in their own ways (OSError, KeyError, struct errors...). Those become
+    ``ValueError('<file>: not a readable nprnn model file (...)')``. FileNotFoundError and
+    the argument checks of the readers pass through unchanged.
+    """
+    if isinstance(filepath, bytes):
+        filepath = os.fsdecode(filepath)
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}")
+    source = os.fspath(filepath)
+    if os.path.isdir(source):
+        raise ValueError(f"filepath: {source!r} is a folder, not a model file")
+    try:
+        return function(filepath)
+    except FileNotFoundError:
+        raise
+    except (ValueError, TypeError) as error:
+        if source in str(error) or str(error).startswith(("filepath:", "load_weights:")):
+            raise
+        raise ValueError(f"{source}: not a readable nprnn model file "
+                         f"({type(error).__name__}: {error})") from None
+    except Exception as error:
+        raise ValueError(f"{source}: not a readable nprnn model file "
+                         f"({type(error).__name__}: {error})") from None
 
 
 def _mean_logs(loss_sum, metric_sums, count, metric_names):
@@ -580,6 +816,9 @@ def _check_callbacks(callbacks):
                         "wrap it in a list")
     callbacks = list(callbacks)
     for position, callback in enumerate(callbacks):
+        if isinstance(callback, type) and issubclass(callback, callbacks_module.Callback):
+            raise TypeError(f"callbacks: item {position} is the class {callback.__name__}, "
+                            f"expected an instance such as {callback.__name__}()")
         if not isinstance(callback, callbacks_module.Callback):
             raise TypeError(f"callbacks: item {position} is {type(callback).__name__}, "
                             "expected an nprnn.callbacks.Callback")
@@ -682,4 +921,4 @@ def load_model(filepath):
     """Load a model saved by :meth:`Sequential.save` (or the book's models saved by Keras)."""
     from nprnn import saving
 
-    return saving.load_model(filepath)
+    return _read_model_file(saving.load_model, filepath)

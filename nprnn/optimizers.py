@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nprnn import kernels
-from nprnn._validation import check_float
+from nprnn._validation import check_bool, check_float, check_str
 
 
 class Optimizer:
@@ -33,7 +33,7 @@ class Optimizer:
             clipvalue, "clipvalue", low=0.0, low_open=True)
         self.global_clipnorm = None if global_clipnorm is None else check_float(
             global_clipnorm, "global_clipnorm", low=0.0, low_open=True)
-        self.name = name or type(self).__name__.lower()
+        self.name = type(self).__name__.lower() if name is None else check_str(name, "name")
         self.iterations = 0
         self.slots: dict[str, list[np.ndarray]] = {}
 
@@ -56,6 +56,21 @@ class Optimizer:
 
     def apply(self, weights, grads):
         """Update every weight in place from its gradient (same order, same shapes)."""
+        weights, grads = list(weights), list(grads)
+        if len(weights) != len(grads):
+            raise ValueError(f"grads: expected one gradient per weight ({len(weights)}), got "
+                             f"{len(grads)}")
+        for position, (weight, grad) in enumerate(zip(weights, grads)):
+            if not isinstance(weight, np.ndarray) or weight.dtype.kind != "f":
+                raise TypeError(f"weights: item {position} must be a float ndarray (updated in "
+                                f"place), got {type(weight).__name__}")
+            if np.shape(grad) != weight.shape:
+                raise ValueError(f"grads: item {position} has shape {np.shape(grad)}, its weight "
+                                 f"{weight.shape}")
+        if self.slots and any(len(values) != len(weights) for values in self.slots.values()):
+            raise ValueError(f"weights: this optimizer holds state for "
+                             f"{len(next(iter(self.slots.values())))} weights, got "
+                             f"{len(weights)}; use a new optimizer for another model")
         if not self.slots and self.slot_names:
             self.build(weights)
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm:
@@ -175,7 +190,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
 
     def update(self, index, weight, grad):
         if self.momentum == 0:
@@ -235,6 +250,9 @@ def get(identifier):
     """An optimizer from a name ('rmsprop', 'adam', 'sgd') or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        raise TypeError(f"optimizer: got the class {identifier.__name__}; pass an instance "
+                        f"such as {identifier.__name__}() or a name from {sorted(_BY_NAME)}")
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
     raise ValueError(

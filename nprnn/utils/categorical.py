@@ -22,6 +22,10 @@ def _check_class_ids(x, num_classes, argument="x"):
             raise ValueError(f"{argument}: expected integer class ids, found NaN or infinity")
         if np.any(raw != np.round(raw)):
             raise ValueError(f"{argument}: expected integer class ids, found fractional values")
+    if raw.dtype.kind in "uf" and raw.size and raw.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{argument}: expected class ids < 2**63, found {raw.max()}")
+    if raw.dtype.kind == "f" and raw.size and raw.min() < 0:
+        raise ValueError(f"{argument}: expected class ids >= 0, found {raw.min()}")
     ids = raw.astype(np.int64)
     if ids.size and ids.min() < 0:
         raise ValueError(f"{argument}: expected class ids >= 0, found {ids.min()}")
@@ -67,6 +71,7 @@ def to_categorical(x, num_classes=None, dtype="float32", sparse=False):
     -------
     ndarray or SparseOneHot, shape x.shape + (num_classes,)
     """
+    argument = "x" if num_classes is None else "num_classes"
     ids, num_classes = _check_class_ids(x, num_classes)
     try:
         dtype = np.dtype(dtype)
@@ -76,7 +81,14 @@ def to_categorical(x, num_classes=None, dtype="float32", sparse=False):
         ids = ids.reshape(ids.shape[:-1])
     if sparse:
         return SparseOneHot(ids, num_classes, dtype=dtype)
-    return _dense_one_hot(ids, num_classes, dtype)
+    try:
+        return _dense_one_hot(ids, num_classes, dtype)
+    except (MemoryError, ValueError) as error:  # NumPy: "array is too big" is a ValueError
+        nbytes = ids.size * num_classes * dtype.itemsize
+        raise ValueError(
+            f"{argument}: a dense one-hot array of shape {ids.shape + (num_classes,)} needs "
+            f"{nbytes / 2**30:,.1f} GiB, which cannot be allocated ({type(error).__name__}); "
+            "pass sparse=True for a SparseOneHot that stores the ids alone") from None
 
 
 def _dense_one_hot(ids, num_classes, dtype):
@@ -111,7 +123,8 @@ class SparseOneHot:
         if num_classes is None:
             raise ValueError("num_classes: expected a positive int, got None")
         index_dtype = np.int32 if num_classes <= np.iinfo(np.int32).max else np.int64
-        self.indices = np.ascontiguousarray(ids, dtype=index_dtype)
+        # (reshaped: np.ascontiguousarray turns a 0-d array into shape (1,))
+        self.indices = np.ascontiguousarray(ids, dtype=index_dtype).reshape(ids.shape)
         self.num_classes = num_classes
         self.dtype = np.dtype(dtype)
 

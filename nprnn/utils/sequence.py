@@ -29,7 +29,8 @@ def pad_sequences(
 
     Where Keras silently goes wrong, nprnn raises instead: ``maxlen <= 0`` (Keras' ``s[-0:]``
     keeps everything and then fails to fit), non-integral numbers cast to an integer dtype
-    (Keras truncates 1.5 to 1), and a non-sequence item.
+    (Keras truncates 1.5 to 1), a padding ``value`` the dtype would change (0.5 or 'x' for
+    int32), a non-sequence item, a ragged item, and an array too large to allocate.
 
     Parameters
     ----------
@@ -69,23 +70,34 @@ def pad_sequences(
     except TypeError as error:
         raise TypeError(f"dtype: expected a numpy dtype, got {dtype!r}") from error
 
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 0:
+        raise TypeError("sequences: expected a list (or array) of sequences, got a 0-d array")
+    _check_value(value, dtype)
+
     lengths = []
     sample_shape = ()
     found_sample_shape = False
     for position, sequence in enumerate(sequences):
-        if isinstance(sequence, (str, bytes)) or not hasattr(sequence, "__len__"):
+        if (isinstance(sequence, (str, bytes, dict, set, frozenset))
+                or not hasattr(sequence, "__len__")
+                or (isinstance(sequence, np.ndarray) and sequence.ndim == 0)):
             raise ValueError(
                 f"sequences: expected every item to be a sequence, item {position} is "
                 f"{type(sequence).__name__} {sequence!r}"
             )
         lengths.append(len(sequence))
         if not found_sample_shape and len(sequence):
-            sample_shape = np.asarray(sequence).shape[1:]
+            sample_shape = _as_array(sequence, position).shape[1:]
             found_sample_shape = True
     if maxlen is None:
         maxlen = max(lengths, default=0)
 
-    padded = np.full((len(lengths), maxlen) + sample_shape, value, dtype=dtype)
+    shape = (len(lengths), maxlen) + sample_shape
+    try:
+        padded = np.full(shape, value, dtype=dtype)
+    except (MemoryError, ValueError) as error:  # NumPy: "array is too big" is a ValueError
+        raise ValueError(f"maxlen: an array of shape {shape} and dtype {dtype.name} cannot be "
+                         f"allocated ({type(error).__name__}); choose a smaller maxlen") from None
     if maxlen == 0:
         return padded
     for position, sequence in enumerate(sequences):
@@ -105,17 +117,47 @@ def pad_sequences(
     return padded
 
 
+def _check_value(value, dtype: np.dtype) -> None:
+    """Refuse a padding ``value`` that ``dtype`` would change or cannot hold."""
+    if dtype.kind in "iub":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (int, float, np.number,
+                                                                     np.bool_, bool)):
+            raise ValueError(f"value: {value!r} cannot be stored in dtype {dtype.name}")
+        if not np.isfinite(value) or value != np.round(value):
+            raise ValueError(f"value: {value!r} is not an integer; dtype {dtype.name} would "
+                             "change it")
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if not info.min <= value <= info.max:
+                raise ValueError(f"value: {value!r} is outside the range of {dtype.name} "
+                                 f"[{info.min}, {info.max}]")
+    elif dtype.kind in "fc" and isinstance(value, (str, bytes)):
+        raise ValueError(f"value: {value!r} cannot be stored in dtype {dtype.name}")
+
+
+def _as_array(items, position: int) -> np.ndarray:
+    try:
+        raw = np.asarray(items)
+        if raw.dtype == object:
+            raw = np.asarray(list(items))
+    except (ValueError, TypeError):
+        raise ValueError(f"sequences: item {position} is ragged (its items have different "
+                         "shapes)") from None
+    return raw
+
+
 def _as_dtype(items, dtype: np.dtype, position: int) -> np.ndarray:
     """Convert one sequence, refusing casts that would change a value."""
-    raw = np.asarray(items)
-    if raw.dtype == object:
-        raw = np.asarray(list(items))
+    raw = _as_array(items, position)
+    if dtype.kind in "iufb" and raw.dtype.kind not in "biuf":
+        raise ValueError(f"sequences: item {position} holds values of dtype {raw.dtype} (such "
+                         f"as {raw.flat[0].item()!r}), which dtype {dtype.name} cannot hold")
     if np.issubdtype(dtype, np.integer) and raw.dtype.kind == "f":
         if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+            bad = raw.flat[np.flatnonzero((raw != np.round(raw)) | ~np.isfinite(raw))[0]]
             raise ValueError(
                 f"sequences: item {position} holds non-integral values such as "
-                f"{raw[np.flatnonzero((raw != np.round(raw)) | ~np.isfinite(raw))[0]]!r}; "
-                f"dtype {dtype.name} would change them"
+                f"{bad.item()!r}; dtype {dtype.name} would change them"
             )
     if np.issubdtype(dtype, np.integer) and raw.dtype.kind in "iuf" and raw.size:
         info = np.iinfo(dtype)
@@ -124,4 +166,8 @@ def _as_dtype(items, dtype: np.dtype, position: int) -> np.ndarray:
                 f"sequences: item {position} has values outside the range of {dtype.name} "
                 f"[{info.min}, {info.max}]"
             )
-    return raw.astype(dtype, copy=False)
+    try:
+        return raw.astype(dtype, copy=False)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ValueError(f"sequences: item {position} cannot be converted to {dtype.name} "
+                         f"({error})") from None
