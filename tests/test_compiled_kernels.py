@@ -150,6 +150,15 @@ def test_recurrence_is_deterministic_and_parallel_gives_the_same_bits(monkeypatc
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("H", [3, 8, 33])
+def test_float64_forward_compiled_path(monkeypatch, H):
+    """The Numba float64 forward (libm tanh), normally replaced by the reference."""
+    monkeypatch.setattr(compiled, "FLOAT64_FORWARD_IN_NUMPY", False)
+    projected, Wh, h0 = recurrence_inputs(np.random.default_rng(H), 6, 9, H, np.float64)
+    got = compiled.rnn_recurrence_forward(projected, Wh, h0)
+    assert_close(got, reference.rnn_recurrence_forward(projected, Wh, h0), np.float64)
+
+
 def test_float32_libm_tanh_switch(monkeypatch):
     projected, Wh, h0 = recurrence_inputs(np.random.default_rng(3), 7, 9, 6, np.float32)
     fast = compiled.rnn_recurrence_forward(projected, Wh, h0)

@@ -26,8 +26,11 @@ of a step is overhead and ``tanh``, not arithmetic:
   the time loop.
 * float32 uses :func:`nprnn.kernels._fast_math.tanh_f32`, a vectorisable ``tanh`` within
   1 ulp of the correctly rounded value over the whole float32 range (max 0.5 ulp measured
-  over all 2^32 inputs; see that module). float64 uses the exact ``np.tanh`` (libm), so it
-  matches the reference to ~1e-15 relative. ``USE_FAST_TANH_FLOAT32 = False`` switches
+  over all 2^32 inputs; see that module). float64 uses the exact tanh and matches the
+  reference to ~1e-15 relative; its *forward* recurrence runs the NumPy reference itself by
+  default (``FLOAT64_FORWARD_IN_NUMPY``): NumPy's array ``np.tanh`` is SIMD, while inside
+  Numba every libm ``tanh`` is a scalar call, which made the compiled float64 forward 2x
+  slower than the reference. ``USE_FAST_TANH_FLOAT32 = False`` switches
   float32 to libm too.
 * No ``fastmath``: every kernel keeps IEEE semantics (no reassociation, NaN and inf
   propagate as in NumPy). The only flag is ``error_model='numpy'``, which makes a float
@@ -49,6 +52,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from nprnn.kernels import reference
 from nprnn.kernels._fast_math import JIT_OPTIONS, tanh_f32
 from nprnn.kernels.reference import (
     SequenceCache,
@@ -85,12 +89,18 @@ __all__ = [
     "rmsprop_update",
     "USE_FAST_TANH_FLOAT32",
     "PARALLEL_MIN_BATCH",
+    "FLOAT64_FORWARD_IN_NUMPY",
 ]
 
 #: Use the vectorised float32 ``tanh`` (within 1 ulp) in the float32 recurrence. When False,
 #: float32 calls libm's ``tanhf`` like float64 calls ``tanh`` (slower, correctly rounded
 #: in practice). float64 always uses the exact ``np.tanh``.
 USE_FAST_TANH_FLOAT32 = True
+
+#: float64 forward recurrence: run the NumPy reference (True, default) rather than the Numba
+#: loop with libm's tanh. Both use the exact tanh; the reference is 2x faster at N=64, H=8
+#: because NumPy's array tanh is vectorised and a libm call per element in Numba is not.
+FLOAT64_FORWARD_IN_NUMPY = True
 
 #: Batches of at least this many sequences run the forward recurrence on all Numba threads,
 #: in blocks of 128 sequences; 0 (the default) keeps every kernel on the calling thread.
@@ -241,7 +251,8 @@ def rnn_recurrence_forward(projected, Wh, h0):
     -------
     hidden : ndarray, shape (N, T, H), dtype of ``projected`` (``Wh`` and ``h0`` are cast
         to it). float32 uses the 1-ulp vectorised tanh of :mod:`nprnn.kernels._fast_math`
-        (max 0.5 ulp, measured over all float32); float64 the exact ``np.tanh``.
+        (max 0.5 ulp, measured over all float32); float64 the exact ``np.tanh``, by
+        the NumPy reference itself unless ``FLOAT64_FORWARD_IN_NUMPY`` is False.
     """
     dtype = _float_dtype(projected, "projected")
     projected = _as(projected, dtype)
@@ -253,6 +264,11 @@ def rnn_recurrence_forward(projected, Wh, h0):
             f"shapes: projected {projected.shape} needs Wh ({H}, {H}) and h0 ({N}, {H}); "
             f"got Wh {Wh.shape}, h0 {h0.shape}"
         )
+    if dtype == np.float64 and FLOAT64_FORWARD_IN_NUMPY:
+        # libm's tanh is a scalar call per element inside Numba (~11 ns); NumPy's array
+        # np.tanh is SIMD. The reference is therefore faster for float64 (the dtype of
+        # gradient checks), and bitwise equal to itself.
+        return reference.rnn_recurrence_forward(projected, Wh, h0)
     hidden = np.empty((N, T, H), dtype=dtype)
     fast = bool(USE_FAST_TANH_FLOAT32 and dtype == np.float32)
     if H >= _BLAS_MIN_UNITS and N > 0:
