@@ -23,7 +23,9 @@ of a step is overhead and ``tanh``, not arithmetic:
 * Inside the recurrence, the state is kept batch-innermost, shape (H, N), so that every
   inner loop runs over the batch and LLVM vectorises it (8 or 16 lanes); the (N, T, H)
   arrays of the signature are read and written one step at a time. Nothing is allocated in
-  the time loop.
+  the time loop. Large prediction batches run in blocks of 256 sequences (cache locality).
+  Wide layers (H >= 32) keep the (N, H) layout and do each step's products with BLAS gemm
+  called from Numba: the loops win 4-5x at H=8, BLAS wins for wide layers.
 * float32 uses :func:`nprnn.kernels._fast_math.tanh_f32`, a vectorisable ``tanh`` within
   1 ulp of the correctly rounded value over the whole float32 range (max 0.5 ulp measured
   over all 2^32 inputs; see that module). float64 uses the exact tanh and matches the
@@ -32,15 +34,17 @@ of a step is overhead and ``tanh``, not arithmetic:
   Numba every libm ``tanh`` is a scalar call, which made the compiled float64 forward 2x
   slower than the reference. ``USE_FAST_TANH_FLOAT32 = False`` switches
   float32 to libm too.
-* No ``fastmath``: every kernel keeps IEEE semantics (no reassociation, NaN and inf
-  propagate as in NumPy). The only flag is ``error_model='numpy'``, which makes a float
-  division by zero give inf/NaN like NumPy instead of raising (Python's rule), and lets the
-  loops vectorise.
+* Fast-math: only ``contract`` (a * b + c fused into one FMA, one rounding instead of two;
+  no reassociation, NaN/inf/signed zeros keep their IEEE meaning), plus
+  ``error_model='numpy'`` (a float division by zero gives inf/NaN like NumPy instead of
+  raising, which also lets the loops vectorise). See ``_fast_math.JIT_OPTIONS``.
 * The dWh reduction of backpropagation through time is accumulated per sequence
   (``acc[k, j, n] += h_{t-1}[k, n] dz_t[j, n]``, vectorised over n), then summed over n in
   a fixed order after the time loop; results are bitwise reproducible and independent of the
-  thread count (the kernels are serial; see ``benchmarks/README.md`` for why: 2 threads did
-  not pay at N=64).
+  thread count (the kernels are serial by default; the optional parallel forward gives the
+  same bits). Exception: from H = 32 units on (``_BLAS_MIN_UNITS``) the per-step products go
+  to BLAS, whose rounding can depend on its thread count; nprnn's models pin BLAS to one
+  thread (``nprnn.config.deterministic``).
 * Ids (any integer dtype, any shape) are checked in the compiled core before any read, with
   one min/max pass; an id outside [0, V) raises ``ValueError`` naming ``ids``, the range and
   the bad value. A compiled gather never reads out of bounds.
