@@ -531,8 +531,8 @@ def scatter_add_rows(values, ids, num_rows):
         If an id lies outside [0, num_rows); checked before anything is written.
     """
     values = np.asarray(values)
-    if values.dtype.kind != "f":
-        values = values.astype(np.float64)
+    if values.dtype.kind not in "fiu":
+        raise TypeError(f"values: expected a numeric array, got dtype {values.dtype}")
     num_rows = int(num_rows)
     flat = _as_ids(ids)
     C = values.shape[-1]
