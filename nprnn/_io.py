@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -28,6 +31,16 @@ def _fsync_directory(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits for ``target``: its current ones, or 0o666 minus the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)  # the only portable way to read the umask is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 @contextlib.contextmanager
@@ -47,6 +60,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file owner-only; give it the mode the file it replaces had, or
+    # else the mode a plain open() would give it.
+    os.chmod(tmp, _mode_for(target))
     try:
         yield tmp
         # The writer may have closed the file already; fsync its bytes before the rename.
@@ -70,3 +86,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         yield handle
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def create_checked_dataset(group, name, data):
+    """An HDF5 dataset with a Fletcher-32 checksum (arrays; HDF5 cannot chunk scalars).
+
+    A flipped bit in a weight then fails to read (h5py raises OSError, reported as a damaged
+    file) instead of loading a wrong number; HDF5 and Keras read such datasets transparently.
+    """
+    return group.create_dataset(name, data=data, fletcher32=np.ndim(data) > 0)

@@ -46,6 +46,7 @@ import numpy as np
 
 from nprnn import layers as layers_module
 from nprnn import losses, metrics, optimizers
+from nprnn._io import create_checked_dataset
 
 KERAS_VERSION = "3.15.1"
 """The Keras version whose legacy HDF5 layout nprnn writes (and checks against by hand)."""
@@ -835,4 +836,4 @@ def write_keras3_weights(handle, model):
             own = group.create_group("cell").create_group("vars")
             own.attrs["name"] = "simple_rnn_cell"
         for position, weight in enumerate(layer.weights):
-            own.create_dataset(str(position), data=weight)
+            create_checked_dataset(own, str(position), weight)

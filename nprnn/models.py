@@ -660,7 +660,7 @@ class Sequential:
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
         from nprnn import saving
 
-        _read_model_file(lambda path: saving.load_weights(self, path), filepath)
+        saving.load_weights(self, filepath)
 
 
 class _NonFiniteError(ValueError):
@@ -762,36 +762,6 @@ def _check_save_path(filepath):
         raise ValueError(f"filepath: {text!r} is a folder; expected a file path such as "
                          f"{os.path.join(text, 'model.npz')!r}")
     return filepath
-
-
-def _read_model_file(function, filepath):
-    """Call a saving reader; report any failure to read the file as ValueError naming it.
-
-    The readers check what they know of; a damaged file can still make the zip, NPY or
-    HDF5 layers fail in their own ways (OSError, KeyError, struct errors...). Those become
-    ``ValueError('<file>: not a readable nprnn model file (...)')``. FileNotFoundError and
-    the argument checks of the readers pass through unchanged.
-    """
-    if isinstance(filepath, bytes):
-        filepath = os.fsdecode(filepath)
-    if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
-                        f"{type(filepath).__name__}")
-    source = os.fspath(filepath)
-    if os.path.isdir(source):
-        raise ValueError(f"filepath: {source!r} is a folder, not a model file")
-    try:
-        return function(filepath)
-    except FileNotFoundError:
-        raise
-    except (ValueError, TypeError) as error:
-        if source in str(error) or str(error).startswith(("filepath:", "load_weights:")):
-            raise
-        raise ValueError(f"{source}: not a readable nprnn model file "
-                         f"({type(error).__name__}: {error})") from None
-    except Exception as error:
-        raise ValueError(f"{source}: not a readable nprnn model file "
-                         f"({type(error).__name__}: {error})") from None
 
 
 def _mean_logs(loss_sum, metric_sums, count, metric_names):
@@ -917,8 +887,11 @@ class _Progress:
         sys.stdout.flush()
 
 
-def load_model(filepath):
-    """Load a model saved by :meth:`Sequential.save` (or the book's models saved by Keras)."""
+def load_model(filepath, compile=True):
+    """Load a model saved by :meth:`Sequential.save` (or the book's models saved by Keras).
+
+    See :func:`nprnn.saving.load_model`; ``compile=False`` returns it uncompiled.
+    """
     from nprnn import saving
 
-    return _read_model_file(saving.load_model, filepath)
+    return saving.load_model(filepath, compile=compile)

@@ -36,7 +36,7 @@ import numpy as np
 
 from nprnn import interop, losses, optimizers
 from nprnn import layers as layers_module
-from nprnn._io import atomic_open, atomic_path
+from nprnn._io import atomic_open, atomic_path, create_checked_dataset
 
 FORMAT_VERSION = 1
 """Version of the files this release writes; files of every version up to it keep loading."""
@@ -248,13 +248,13 @@ def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
             layer_group.attrs["weight_names"] = (np.array([p.encode() for p in paths]) if paths
                                                  else np.array([], dtype="S1"))
             for name, weight in zip(paths, layer.weights):
-                layer_group.create_dataset(name, data=weight)
+                create_checked_dataset(layer_group, name, weight)
         if optimizer_arrays:
             optimizer_group = handle.create_group("optimizer_weights")
             optimizer_group.attrs["weight_names"] = np.array(
                 [name.encode() for name, _, _ in optimizer_arrays])
             for name, value, _ in optimizer_arrays:
-                optimizer_group.create_dataset(name, data=value)
+                create_checked_dataset(optimizer_group, name, value)
             # nprnn format 1's paths too, as hard links to the same data (no copy), so that
             # earlier nprnn releases read these files: iterations, <slot>/NNNN.
             optimizer_group["iterations"] = optimizer_group[optimizer_arrays[0][0]]
@@ -266,7 +266,8 @@ def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
                     if names:
                         optimizer_group[path_] = optimizer_group[names[position]]
                     else:  # a slot Keras does not have (SGD without momentum)
-                        optimizer_group.create_dataset(path_, data=state[slot][position])
+                        create_checked_dataset(optimizer_group, path_,
+                                               state[slot][position])
 
 
 def _restore_optimizer_hdf5(model, handle, state, source):
@@ -342,12 +343,46 @@ def load_model(filepath, compile=True):
     metrics, the compile settings and optimizer state (:func:`nprnn.interop.load_keras_model`).
     ``compile=False`` returns the model uncompiled.
     """
+    return _reading(lambda path: _load_model_file(path, compile), filepath)
+
+
+def _load_model_file(filepath, compile):
     path = _check_path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"filepath: no such file {str(path)!r}")
     if _is_hdf5(path) or _looks_like_hdf5(path):
         return _load_hdf5(path, compile=compile)
     return _load_native(path, compile=compile)
+
+
+def _reading(function, filepath):
+    """Call a saving reader; report any failure to read the file as ValueError naming it.
+
+    The readers check what they know of; a damaged file can still make the zip, NPY or
+    HDF5 layers fail in their own ways (OSError, KeyError, struct errors...). Those become
+    ``ValueError('<file>: not a readable nprnn model file (...)')``. FileNotFoundError and
+    the argument checks of the readers pass through unchanged.
+    """
+    if isinstance(filepath, bytes):
+        filepath = os.fsdecode(filepath)
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}")
+    source = os.fspath(filepath)
+    if os.path.isdir(source):
+        raise ValueError(f"filepath: {source!r} is a folder, not a model file")
+    try:
+        return function(filepath)
+    except FileNotFoundError:
+        raise
+    except (ValueError, TypeError) as error:
+        if source in str(error) or str(error).startswith(("filepath:", "load_weights:")):
+            raise
+        raise ValueError(f"{source}: not a readable nprnn model file "
+                         f"({type(error).__name__}: {error})") from None
+    except Exception as error:
+        raise ValueError(f"{source}: not a readable nprnn model file "
+                         f"({type(error).__name__}: {error})") from None
 
 
 def _looks_like_hdf5(path):
@@ -371,6 +406,10 @@ def save_weights(model, filepath):
 
 def load_weights(model, filepath):
     """Load weights into ``model`` from a file written by save_weights or save_model."""
+    _reading(lambda path: _load_weights_file(model, path), filepath)
+
+
+def _load_weights_file(model, filepath):
     path = _check_path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"filepath: no such file {str(path)!r}")

@@ -1,7 +1,6 @@
 """Sequential: the book's code runs unchanged, summary, fit/evaluate/predict, learning."""
 
 import io
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest

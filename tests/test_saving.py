@@ -11,9 +11,10 @@ def trained_model(samples=64):
     ids = rng.integers(0, 40, size=(samples, 12))
     y = (ids[:, -1] < 20).astype(int)
     model = keras.Sequential([keras.layers.Embedding(40, 6, input_length=12),
-                              keras.layers.SimpleRNN(5), keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+                              keras.layers.SimpleRNN(5),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+                  loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(ids, y, epochs=2, batch_size=16, verbose=0)
     return model, ids, y
 
@@ -75,3 +76,38 @@ def test_checkpoint_writes_the_best_model(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert loaded.evaluate(ids[:32], y[:32], verbose=0)[0] == pytest.approx(
         history.history["val_loss"][best], rel=1e-5)
+
+
+def test_saved_files_get_the_permissions_open_would_give(tmp_path):
+    import os
+    import stat
+
+    model, _, _ = trained_model()
+    umask = os.umask(0o022)
+    try:
+        for name in ("m.npz", "m.h5"):
+            model.save(tmp_path / name)
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+        os.chmod(tmp_path / "m.h5", 0o600)  # an existing file keeps its mode
+        model.save(tmp_path / "m.h5")
+        assert stat.S_IMODE((tmp_path / "m.h5").stat().st_mode) == 0o600
+    finally:
+        os.umask(umask)
+
+
+def test_a_flipped_bit_in_an_h5_weight_is_detected(tmp_path):
+    import h5py
+
+    model, _, _ = trained_model()
+    path = tmp_path / "m.h5"
+    model.save(path)
+    with h5py.File(path, "r") as handle:
+        group = handle["model_weights/embedding"]
+        dataset = group[group.attrs["weight_names"][0].decode()]
+        assert dataset.fletcher32
+        offset = dataset.id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 17] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=str(path)):
+        keras.load_model(path)
