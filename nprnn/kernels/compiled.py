@@ -285,7 +285,21 @@ def rnn_recurrence_forward(projected, Wh, h0):
 
 
 @njit(**JIT_OPTIONS)
-def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, one, acc_max):
+def _only_last_step(dbits):
+    """True when every dhidden[:, t] with t < T-1 is +0.0, read as integer bits so that the
+    OR-reduction vectorises (-0.0 and NaN count as non-zero: the general path handles them).
+    SimpleRNN(return_sequences=False) passes such a dhidden."""
+    N, T, H = dbits.shape
+    flat = dbits.reshape(N, T * H)
+    bits = 0
+    for n in range(N):
+        for i in range((T - 1) * H):
+            bits |= flat[n, i]
+    return bits == 0
+
+
+@njit(**JIT_OPTIONS)
+def _recurrence_backward_core(dhidden, dbits, hidden, Wh, h0, dprojected, dWh, dh0, one, acc_max):
     N, T, H = hidden.shape
     dtype = hidden.dtype
     g = np.empty((H, N), dtype=dtype)  # dz_t
@@ -297,6 +311,7 @@ def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, one
     acc = np.zeros((H, H, N) if per_sequence else (0, 0, 0), dtype=dtype)
     dWh_acc = np.zeros((H, H), dtype=dtype)
     dnext = np.zeros((H, N), dtype=dtype)  # dz_{t+1} Wh^T
+    only_last = T > 1 and _only_last_step(dbits)
     if T > 0:
         for n in range(N):
             for j in range(H):
@@ -310,34 +325,46 @@ def _recurrence_backward_core(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, one
             for n in range(N):
                 for k in range(H):
                     hp[k, n] = h0[n, k]
-        for n in range(N):
+        if only_last and t < T - 1:  # dhidden[:, t] is zero: skip reading it
             for j in range(H):
-                g[j, n] = dhidden[n, t, j]
-        for j in range(H):
+                for n in range(N):
+                    hv = hc[j, n]
+                    g[j, n] = dnext[j, n] * (one - hv * hv)
+        else:
             for n in range(N):
-                hv = hc[j, n]
-                g[j, n] = (g[j, n] + dnext[j, n]) * (one - hv * hv)
+                for j in range(H):
+                    g[j, n] = dhidden[n, t, j]
+            for j in range(H):
+                for n in range(N):
+                    hv = hc[j, n]
+                    g[j, n] = (g[j, n] + dnext[j, n]) * (one - hv * hv)
         for n in range(N):
             for j in range(H):
                 dprojected[n, t, j] = g[j, n]
         if per_sequence:
+            # acc[k, j] += h_{t-1}[k] dz[j] and dnext[k] = sum_j dz[j] Wh[k, j], in one pass
             for k in range(H):
+                for n in range(N):
+                    dnext[k, n] = 0.0
                 for j in range(H):
+                    w = Wh[k, j]
                     for n in range(N):
-                        acc[k, j, n] += hp[k, n] * g[j, n]
+                        gj = g[j, n]
+                        acc[k, j, n] += hp[k, n] * gj
+                        dnext[k, n] += gj * w
         else:
             for n in range(N):
                 for k in range(H):
                     hk = hp[k, n]
                     for j in range(H):
                         dWh_acc[k, j] += hk * dprojected[n, t, j]
-        for k in range(H):  # dnext[k] = sum_j dz[j] Wh[k, j]
-            for n in range(N):
-                dnext[k, n] = 0.0
-            for j in range(H):
-                w = Wh[k, j]
+            for k in range(H):  # dnext[k] = sum_j dz[j] Wh[k, j]
                 for n in range(N):
-                    dnext[k, n] += g[j, n] * w
+                    dnext[k, n] = 0.0
+                for j in range(H):
+                    w = Wh[k, j]
+                    for n in range(N):
+                        dnext[k, n] += g[j, n] * w
         hc, hp = hp, hc
     if per_sequence:
         for k in range(H):
@@ -433,8 +460,18 @@ def rnn_recurrence_backward(dhidden, hidden, Wh, h0):
     if H >= _BLAS_MIN_UNITS and N > 0:
         _backward_blas(dhidden, hidden, Wh, h0, dprojected, dWh, dh0, dtype.type(1))
     else:
+        dbits = dhidden.view(np.int32 if dtype == np.float32 else np.int64)
         _recurrence_backward_core(
-            dhidden, hidden, Wh, h0, dprojected, dWh, dh0, dtype.type(1), _ACC_MAX_ELEMENTS
+            dhidden,
+            dbits,
+            hidden,
+            Wh,
+            h0,
+            dprojected,
+            dWh,
+            dh0,
+            dtype.type(1),
+            _ACC_MAX_ELEMENTS,
         )
     wh_dtype = np.asarray(Wh_in).dtype
     if wh_dtype != dtype and wh_dtype in _FLOATS:
