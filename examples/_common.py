@@ -187,9 +187,6 @@ def write_json(path, document):
     with atomic_open(path, "w") as handle:
         json.dump(document, handle, indent=2)
         handle.write("\n")
-    umask = os.umask(0)  # atomic_open's temporary file is owner-only; use open()'s mode
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
     return path
 
 

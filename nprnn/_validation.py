@@ -142,16 +142,32 @@ def as_token_ids(x, name, vocabulary_size=None):
     return raw.astype(np.intp, copy=False) if raw.dtype.kind != "i" else raw
 
 
+def all_finite(array, block_bytes=1 << 22) -> bool:
+    """``np.isfinite(array).all()`` for float arrays, in blocks of rows.
+
+    The book's dense one-hot training set is 4 GB; a whole-array ``isfinite`` would allocate
+    a 1 GB boolean temporary, blocks of about 4 MB do not.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return True
+    if array.ndim == 0 or array.nbytes <= block_bytes:
+        return bool(np.isfinite(array).all())
+    rows_per_block = max(1, block_bytes // max(1, array[0].nbytes))
+    return all(bool(np.isfinite(array[start:start + rows_per_block]).all())
+               for start in range(0, len(array), rows_per_block))
+
+
 def as_float_array(x, name, dtype):
     """Return ``x`` as a finite float array of ``dtype``, or raise."""
     raw = as_array(x, name)
     if raw.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a numeric array, got dtype {raw.dtype}")
-    if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+    if raw.dtype.kind == "f" and not all_finite(raw):
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
     with np.errstate(over="ignore"):
         values = raw.astype(dtype, copy=False)
-    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+    if values is not raw and values.dtype.kind == "f" and not all_finite(values):
         limit = np.finfo(values.dtype).max
         raise ValueError(f"{name}: values up to {np.abs(raw).max():.3g} overflow {values.dtype} "
                          f"(largest finite {limit:.3g}); scale the inputs")

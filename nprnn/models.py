@@ -29,6 +29,7 @@ from nprnn import _random, config, losses, optimizers
 from nprnn import callbacks as callbacks_module
 from nprnn import metrics as metrics_module
 from nprnn._validation import (
+    all_finite,
     as_array,
     as_float_array,
     as_token_ids,
@@ -274,7 +275,7 @@ class Sequential:
                     "Embedding or one-hot encode with to_categorical")
             dtype = self._dtype()
             if raw.dtype == dtype:
-                if raw.dtype.kind == "f" and raw.size and not np.isfinite(raw).all():
+                if not all_finite(raw):
                     raise ValueError(f"{name}: expected finite values, found NaN or infinity")
                 prepared = raw
             else:

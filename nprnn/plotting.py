@@ -78,19 +78,7 @@ def _save(figure, path, dpi=110) -> Path:
         raise ValueError(f"path: expected a .png file name, got {str(target)!r}")
     with atomic_open(target, "wb") as handle:
         figure.savefig(handle, format="png", dpi=dpi)
-    _usual_permissions(target)
     return target
-
-
-def _usual_permissions(path):
-    """Give ``path`` the mode a plain ``open`` would (0o666 minus the umask).
-
-    The atomic write goes through ``tempfile.mkstemp``, which creates files readable by
-    their owner only; a picture is meant to be shared.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _history_dict(history) -> dict:

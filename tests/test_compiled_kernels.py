@@ -117,6 +117,26 @@ def test_recurrence_chapter_sizes_and_large_accumulator(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("early", [0.0, -0.0, np.nan, 1e-30])
+def test_backward_last_step_shortcut(dtype, early):
+    """dhidden zero before the last step takes a shortcut; -0.0, NaN or a tiny value there
+    must take the general path and still match the reference."""
+    rng = np.random.default_rng(7)
+    projected, Wh, h0 = recurrence_inputs(rng, 5, 6, 4, dtype)
+    hidden = reference.rnn_recurrence_forward(projected, Wh, h0)
+    dhidden = np.zeros_like(hidden)
+    dhidden[:, -1] = rng.standard_normal((5, 4))
+    dhidden[2, 1, 3] = early
+    got = compiled.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
+    want = reference.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
+    for g, w in zip(got, want, strict=True):
+        if np.isnan(early):
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        else:
+            assert_close(g, w, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_recurrence_non_contiguous_and_mixed_dtypes(dtype):
     rng = np.random.default_rng(1)
     N, T, H = 4, 6, 5

@@ -302,7 +302,7 @@ def _check_split(x: np.ndarray, y: np.ndarray, split: str, file_path) -> None:
         )
     for position, review in enumerate(x):
         # type() rather than isinstance(): bool is an int subclass and is not a word id.
-        if type(review) is not list or not all(type(w) is int for w in review):
+        if type(review) is not list or not set(map(type, review)) <= {int}:
             raise DatasetFileError(
                 f"{where}: expected every review to be a list of ints, item {position} "
                 f"is {type(review).__name__} {_preview(review)}"
