@@ -391,6 +391,79 @@ def run_worker(python, spec, env_extra, timeout):
     return {"error": f"exit {done.returncode}: " + " | ".join(tail)}
 
 
+def render(results, sizes, predict_batch, notes):
+    """The table of a run (also from a saved models.json: ``--table-only PATH``)."""
+    from _common import table
+
+    # PyTorch's best: over thread settings, and for the one-hot models over both ways of
+    # feeding one-hot data (a dense array, or one_hot() per batch), so that no nprnn row is
+    # flattered by a slow PyTorch variant.
+    def family(model):
+        return "onehot" if model.startswith("onehot") else model
+
+    best_torch = {}
+    for row in results:
+        if row["peer"].startswith("torch") and "train_epoch_s" in row:
+            key = (row["dataset"], family(row["model"]))
+            old = best_torch.setdefault(key, {})
+            for metric in ("train_epoch_s", "validation_s", "predict_s"):
+                old[metric] = min(old.get(metric, float("inf")), row[metric])
+    fastest_threads = {}
+    for row in results:
+        if row["peer"].startswith("torch") and "train_epoch_s" in row:
+            key = (row["dataset"], row["model"])
+            if key not in fastest_threads or (
+                row["train_epoch_s"] < fastest_threads[key]["train_epoch_s"]
+            ):
+                fastest_threads[key] = row
+    lines = []
+    for row in results:
+        if row["peer"].startswith("torch") and "train_epoch_s" in row:
+            if row is not fastest_threads[(row["dataset"], row["model"])]:
+                continue
+        ref = best_torch.get((row["dataset"], family(row["model"])))
+        speed = predict_speed = None
+        if ref and "train_epoch_s" in row:
+            speed = ref["train_epoch_s"] / row["train_epoch_s"]
+            predict_speed = ref["predict_s"] / row["predict_s"]
+        lines.append(
+            [
+                row["dataset"],
+                row["model"],
+                row["peer"],
+                row.get("train_epoch_s"),
+                row.get("validation_s"),
+                row.get("predict_s"),
+                row.get("peak_rss_mib"),
+                None if speed is None else f"{speed:.1f}x",
+                None if predict_speed is None else f"{predict_speed:.1f}x",
+                row.get("error", ""),
+            ]
+        )
+    headers = [
+        "data",
+        "model",
+        "peer",
+        "train s/epoch",
+        "val s",
+        "predict s",
+        "peak MiB",
+        "train vs torch",
+        "predict vs torch",
+        "note",
+    ]
+    print()
+    print(
+        f"Training: {sizes['n_train']} x {sizes['steps']}, batch 64; validation "
+        f"{sizes['n_val']}; predict train+val (synthetic) or the 25,000 test reviews (imdb),"
+        f" batch {predict_batch}. Medians. 'vs torch' = PyTorch's best (over thread "
+        "settings and, for one-hot, over dense and per-batch one-hot) / this row."
+    )
+    print(table(lines, headers))
+    for note in notes:
+        print(note)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -423,13 +496,24 @@ def main(argv=None):
     parser.add_argument("--no-imdb", action="store_true", help="skip the real-data rows")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
     parser.add_argument("--out", default=None, help="folder for models.json")
+    parser.add_argument(
+        "--table-only",
+        default=None,
+        metavar="JSON",
+        help="print the table of a saved models.json and exit",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args.worker)
 
     sys.path.insert(0, str(HERE))
-    from _common import machine, table, write_json
+    from _common import machine, write_json
+
+    if args.table_only:
+        saved = json.loads(Path(args.table_only).read_text())
+        render(saved["results"], saved["sizes"], saved["predict_batch"], saved["notes"])
+        return 0
 
     models = [m for m in args.models.split(",") if m]
     peers = [p for p in args.peers.split(",") if p]
@@ -532,60 +616,7 @@ def main(argv=None):
                 print(f"{row.get('train_epoch_s', row.get('error'))}", flush=True)
             results.append(row)
 
-    # best PyTorch thread setting per (dataset, model)
-    best_torch = {}
-    for row in results:
-        if row["peer"].startswith("torch") and "train_epoch_s" in row:
-            key = (row["dataset"], row["model"])
-            if key not in best_torch or row["train_epoch_s"] < best_torch[key]["train_epoch_s"]:
-                best_torch[key] = row
-    lines = []
-    for row in results:
-        if row["peer"].startswith("torch") and have_torch and "train_epoch_s" in row:
-            best = best_torch[(row["dataset"], row["model"])]
-            if row is not best:
-                continue
-        ref = best_torch.get((row["dataset"], row["model"]))
-        speed = predict_speed = None
-        if ref and "train_epoch_s" in row:
-            speed = ref["train_epoch_s"] / row["train_epoch_s"]
-            predict_speed = ref["predict_s"] / row["predict_s"]
-        lines.append(
-            [
-                row["dataset"],
-                row["model"],
-                row["peer"],
-                row.get("train_epoch_s"),
-                row.get("validation_s"),
-                row.get("predict_s"),
-                row.get("peak_rss_mib"),
-                None if speed is None else f"{speed:.1f}x",
-                None if predict_speed is None else f"{predict_speed:.1f}x",
-                row.get("error", ""),
-            ]
-        )
-    headers = [
-        "data",
-        "model",
-        "peer",
-        "train s/epoch",
-        "val s",
-        "predict s",
-        "peak MiB",
-        "train vs torch",
-        "predict vs torch",
-        "note",
-    ]
-    print()
-    print(
-        f"Training: {sizes['n_train']} x {sizes['steps']}, batch 64; validation "
-        f"{sizes['n_val']}; predict train+val (synthetic) or the 25,000 test reviews (imdb),"
-        f" batch {args.predict_batch}. Medians. 'vs torch' = PyTorch's best thread "
-        "setting / this row."
-    )
-    print(table(lines, headers))
-    for note in notes:
-        print(note)
+    render(results, sizes, args.predict_batch, notes)
     payload = {
         "quick": args.quick,
         "sizes": sizes,
