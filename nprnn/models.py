@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 import threading
@@ -649,13 +648,13 @@ class Sequential:
         """
         from nprnn import saving
 
-        saving.save_model(self, _check_save_path(filepath))
+        saving.save_model(self, filepath)
 
     def save_weights(self, filepath):
         """Save the weights alone (atomically)."""
         from nprnn import saving
 
-        saving.save_weights(self, _check_save_path(filepath))
+        saving.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
@@ -747,22 +746,6 @@ class _StepGuard:
         else:
             for saved, array in zip(self.saved_slots, self._slot_arrays()):
                 np.copyto(array, saved)
-
-
-def _check_save_path(filepath):
-    """The path to save to; refuse an empty path or an existing folder (ValueError)."""
-    if isinstance(filepath, bytes):
-        filepath = os.fsdecode(filepath)
-    if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
-                        f"{type(filepath).__name__}")
-    text = os.fspath(filepath)
-    if not text or not str(text).strip():
-        raise ValueError("filepath: expected a file path, got an empty string")
-    if os.path.isdir(text):
-        raise ValueError(f"filepath: {text!r} is a folder; expected a file path such as "
-                         f"{os.path.join(text, 'model.npz')!r}")
-    return filepath
 
 
 def _mean_logs(loss_sum, metric_sums, count, metric_names):

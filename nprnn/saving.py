@@ -48,12 +48,22 @@ def _is_hdf5(path) -> bool:
     return Path(path).suffix.lower() in _HDF5_SUFFIXES
 
 
-def _check_path(filepath, name="filepath"):
+def _check_path(filepath, writing=False):
+    """``filepath`` as a Path; refuse a non-path, an empty path or a folder."""
     if isinstance(filepath, bytes):
-        filepath = filepath.decode()
+        filepath = os.fsdecode(filepath)
     if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(f"{name}: expected a file path, got {type(filepath).__name__}")
-    return Path(filepath)
+        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
+                        f"{type(filepath).__name__}")
+    text = os.fspath(filepath)
+    if not str(text).strip():
+        raise ValueError("filepath: expected a file path, got an empty string")
+    if os.path.isdir(text):
+        if writing:
+            raise ValueError(f"filepath: {text!r} is a folder; expected a file path such as "
+                             f"{os.path.join(text, 'model.npz')!r}")
+        raise ValueError(f"filepath: {text!r} is a folder, not a model file")
+    return Path(text)
 
 
 # --------------------------------------------------------------------------------------
@@ -326,7 +336,7 @@ def save_model(model, filepath, include_optimizer=True):
     ``.h5``/``.hdf5`` writes HDF5 in Keras' legacy layout; any other suffix nprnn's native
     ``.npz`` format. The write is atomic.
     """
-    path = _check_path(filepath)
+    path = _check_path(filepath, writing=True)
     model._require_built("save")
     if _is_hdf5(path):
         _save_hdf5(model, path, include_optimizer)
@@ -363,14 +373,8 @@ def _reading(function, filepath):
     ``ValueError('<file>: not a readable nprnn model file (...)')``. FileNotFoundError and
     the argument checks of the readers pass through unchanged.
     """
-    if isinstance(filepath, bytes):
-        filepath = os.fsdecode(filepath)
-    if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(f"filepath: expected a file path (str or os.PathLike), got "
-                        f"{type(filepath).__name__}")
-    source = os.fspath(filepath)
-    if os.path.isdir(source):
-        raise ValueError(f"filepath: {source!r} is a folder, not a model file")
+    filepath = _check_path(filepath)
+    source = str(filepath)
     try:
         return function(filepath)
     except FileNotFoundError:
@@ -396,7 +400,7 @@ def save_weights(model, filepath):
     ``.h5``/``.hdf5``: Keras' legacy weights layout (Keras 2's ``save_weights('x.h5')``), or
     Keras 3's layout for a name ending in ``.weights.h5``; native ``.npz`` otherwise.
     """
-    path = _check_path(filepath)
+    path = _check_path(filepath, writing=True)
     model._require_built("save_weights")
     if _is_hdf5(path):
         _save_hdf5(model, path, include_optimizer=False, weights_only=True)
