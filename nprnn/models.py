@@ -494,7 +494,7 @@ class Sequential:
             callback.on_train_begin()
         with _stop_on_interrupt() as interrupted, _blas_threads():
             for epoch in range(initial_epoch, epochs):
-                if verbose:
+                if verbose and epochs > 1:  # Keras prints this line only for several epochs
                     print(f"Epoch {epoch + 1}/{epochs}")
                 for callback in callback_list:
                     callback.on_epoch_begin(epoch)
@@ -830,7 +830,9 @@ class _Progress:
 
     @staticmethod
     def _metrics(logs):
-        return "".join(f" - {key}: {value:.4f}" for key, value in sorted(logs.items()))
+        # Keras' format: 4 decimals, or scientific notation for values of 1e-3 and below.
+        return "".join(f" - {key}: {value:.4f}" if abs(value) > 1e-3 else
+                       f" - {key}: {value:.4e}" for key, value in sorted(logs.items()))
 
     @staticmethod
     def _timing(elapsed, steps):
