@@ -416,12 +416,7 @@ class Sequential:
             loss, outputs = self._loss_and_backward(self._batch(prepared, slice(None)), targets)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"train_on_batch: the loss is {loss}; weights unchanged")
-            weights, grads = self._trainable_pairs()
-            guard = _StepGuard(weights, self.optimizer)
-            guard.save()
-            self.optimizer.apply(weights, grads)
-            if not guard.finite():
-                guard.restore()
+            if not self.optimizer.apply(*self._trainable_pairs()):
                 raise FloatingPointError("train_on_batch: the update gave non-finite weights or "
                                          "optimizer state; both are left as they were")
         values = [loss] + self._metric_values(targets, outputs)
@@ -488,7 +483,6 @@ class Sequential:
         self.stop_training = False
         self.history = history
         weights, grads = self._trainable_pairs()
-        guard = _StepGuard(weights, self.optimizer)
 
         for callback in callback_list:
             callback.on_train_begin()
@@ -518,10 +512,7 @@ class Sequential:
                                       stacklevel=2)
                         self.stop_training = True
                         break
-                    guard.save()
-                    self.optimizer.apply(weights, grads)
-                    if not guard.finite():
-                        guard.restore()
+                    if not self.optimizer.apply(weights, grads):
                         warnings.warn(f"fit: the update at epoch {epoch + 1}, batch {step + 1} "
                                       "gave non-finite weights or optimizer state; training "
                                       "stopped and the weights from before that batch are kept",
@@ -700,52 +691,6 @@ def _blas_threads():
             return
         with threadpool_limits(limits=1, user_api="blas"):
             yield
-
-
-class _StepGuard:
-    """Copies of the weights and the optimizer's state before a step, to undo the step.
-
-    ``save()`` before ``optimizer.apply``; ``finite()`` after it; ``restore()`` puts
-    weights, slots and ``iterations`` back if it returned False. The buffers are reused.
-    """
-
-    def __init__(self, weights, optimizer):
-        self.weights = weights
-        self.optimizer = optimizer
-        self.saved_weights = [np.empty_like(w) for w in weights]
-        self.saved_slots = None
-        self.had_slots = False
-        self.iterations = 0
-
-    def _slot_arrays(self):
-        slots = self.optimizer.slots
-        return [array for name in sorted(slots) for array in slots[name]]
-
-    def save(self):
-        for saved, weight in zip(self.saved_weights, self.weights):
-            np.copyto(saved, weight)
-        self.iterations = self.optimizer.iterations
-        slots = self._slot_arrays()
-        self.had_slots = bool(slots)
-        if slots:
-            if self.saved_slots is None or len(self.saved_slots) != len(slots):
-                self.saved_slots = [np.empty_like(array) for array in slots]
-            for saved, array in zip(self.saved_slots, slots):
-                np.copyto(saved, array)
-
-    def finite(self):
-        return (all(np.isfinite(w).all() for w in self.weights)
-                and all(np.isfinite(array).all() for array in self._slot_arrays()))
-
-    def restore(self):
-        for saved, weight in zip(self.saved_weights, self.weights):
-            np.copyto(weight, saved)
-        self.optimizer.iterations = self.iterations
-        if not self.had_slots:
-            self.optimizer.slots = {}
-        else:
-            for saved, array in zip(self.saved_slots, self._slot_arrays()):
-                np.copyto(array, saved)
 
 
 def _mean_logs(loss_sum, metric_sums, count, metric_names):

@@ -8,6 +8,8 @@ An optimizer holds one slot array per weight (created on the first step) and a s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nprnn import kernels
@@ -55,7 +57,11 @@ class Optimizer:
         return grads
 
     def apply(self, weights, grads):
-        """Update every weight in place from its gradient (same order, same shapes)."""
+        """Update every weight in place from its gradient (same order, same shapes).
+
+        Returns True; or False, changing nothing (weights, slots, ``iterations``), when the
+        step would produce a NaN or an infinity anywhere.
+        """
         weights, grads = list(weights), list(grads)
         if len(weights) != len(grads):
             raise ValueError(f"grads: expected one gradient per weight ({len(weights)}), got "
@@ -71,15 +77,31 @@ class Optimizer:
             raise ValueError(f"weights: this optimizer holds state for "
                              f"{len(next(iter(self.slots.values())))} weights, got "
                              f"{len(weights)}; use a new optimizer for another model")
-        if not self.slots and self.slot_names:
+        built_now = not self.slots and bool(self.slot_names)
+        if built_now:
             self.build(weights)
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm:
             grads = self.clip(grads)
+        # Stage every new value first and write them only if all are finite, so that a step
+        # that overflows leaves weights, slots and ``iterations`` exactly as they were.
         self.iterations += 1
+        staged = []
         for index, (weight, grad) in enumerate(zip(weights, grads)):
-            self.update(index, weight, grad)
+            staged.extend(self.update(index, weight, grad))
+        if not all(_is_finite(new_value) for _, new_value in staged):
+            self.iterations -= 1
+            if built_now:
+                self.slots = {}
+            return False
+        for target, new_value in staged:
+            target[...] = new_value
+        return True
 
     def update(self, index, weight, grad):
+        """New values for one weight and its slots: a list of ``(array, new value)`` pairs.
+
+        Pure: the arrays are written by :meth:`apply` once every new value is known finite.
+        """
         raise NotImplementedError
 
     # -- saving --------------------------------------------------------------------------
@@ -173,8 +195,7 @@ class RMSprop(Optimizer):
         velocity = self.slots["velocity"][index]
         new_weight, new_velocity = kernels.active().rmsprop_update(
             weight, grad, velocity, self.learning_rate, self.rho, self.epsilon)
-        weight[...] = new_weight
-        velocity[...] = new_velocity
+        return [(weight, new_weight), (velocity, new_velocity)]
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -197,15 +218,14 @@ class SGD(Optimizer):
 
     def update(self, index, weight, grad):
         if self.momentum == 0:
-            weight -= self.learning_rate * grad
-            return
+            return [(weight, weight - self.learning_rate * grad)]
         velocity = self.slots["momentum"][index]
-        velocity *= self.momentum
-        velocity -= self.learning_rate * grad
+        new_velocity = self.momentum * velocity - self.learning_rate * grad
         if self.nesterov:
-            weight += self.momentum * velocity - self.learning_rate * grad
+            new_weight = weight + self.momentum * new_velocity - self.learning_rate * grad
         else:
-            weight += velocity
+            new_weight = weight + new_velocity
+        return [(weight, new_weight), (velocity, new_velocity)]
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -235,14 +255,24 @@ class Adam(Optimizer):
         m = self.slots["momentum"][index]
         v = self.slots["velocity"][index]
         t = self.iterations
-        m += (1 - self.beta_1) * (grad - m)
-        v += (1 - self.beta_2) * (grad * grad - v)
+        new_m = m + (1 - self.beta_1) * (grad - m)
+        new_v = v + (1 - self.beta_2) * (grad * grad - v)
         step = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        weight -= step * m / (np.sqrt(v) + self.epsilon)
+        new_weight = weight - step * new_m / (np.sqrt(new_v) + self.epsilon)
+        return [(weight, new_weight), (m, new_m), (v, new_v)]
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon}
+
+
+def _is_finite(array) -> bool:
+    """True if every entry is finite: one float64 sum, which is finite exactly then.
+
+    A float32 array cannot overflow a float64 sum; a float64 one can only with entries near
+    1e300, which are as unusable as an infinity.
+    """
+    return math.isfinite(np.add.reduce(array, axis=None, dtype=np.float64))
 
 
 _BY_NAME = {"rmsprop": RMSprop, "sgd": SGD, "adam": Adam}

@@ -15,14 +15,19 @@ from types import ModuleType
 from nprnn import config
 from nprnn.kernels import reference
 
+_compiled: ModuleType | None = None  # imported on first use: importing it loads Numba
+
 
 def active() -> ModuleType:
     """The kernel module selected by ``nprnn.config.backend()``."""
-    if config.backend() == "numba":
+    global _compiled
+    if config.backend() != "numba":
+        return reference
+    if _compiled is None:
         from nprnn.kernels import compiled
 
-        return compiled
-    return reference
+        _compiled = compiled
+    return _compiled
 
 
 __all__ = ["active", "reference"]
