@@ -32,6 +32,7 @@ with the book's settings if it is missing):
 """
 
 import time
+from pathlib import Path
 
 import _common
 import numpy as np
@@ -59,7 +60,7 @@ def trained_model(args, output_dir, data):
 
 def main():
     arguments = _common.parser(__doc__)
-    arguments.add_argument("--model", type=lambda text: __import__("pathlib").Path(text),
+    arguments.add_argument("--model", type=Path,
                            default=None,
                            help="a trained embedding model (default: best-embedding-model.h5 "
                                 "in the output folder, trained if missing)")
