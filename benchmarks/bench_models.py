@@ -119,23 +119,7 @@ def worker_nprnn(spec, data):
     predict_inputs = (
         [x_train, x_val] if data["predict_is_train_val"] else [encode(data["x_predict"])]
     )
-    batch = spec["batch_size"]
-
-    def epoch():
-        return model.fit(x_train, y_train, epochs=1, batch_size=batch, verbose=0)
-
-    def validate():
-        return model.evaluate(x_val, y_val, batch_size=batch, verbose=0)
-
-    def predict():
-        return [
-            model.predict(x, batch_size=spec["predict_batch"], verbose=0) for x in predict_inputs
-        ]
-
-    def predict_warmup():
-        model.predict(predict_inputs[0][:64], batch_size=64, verbose=0)
-
-    return _run_protocol(spec, epoch, validate, predict, predict_warmup)
+    return _run_keras_like(spec, model, x_train, y_train, x_val, y_val, predict_inputs)
 
 
 def worker_torch(spec, data):
@@ -262,6 +246,11 @@ def worker_keras(spec, data):
     predict_inputs = (
         [x_train, x_val] if data["predict_is_train_val"] else [encode(data["x_predict"])]
     )
+    return _run_keras_like(spec, model, x_train, y_train, x_val, y_val, predict_inputs)
+
+
+def _run_keras_like(spec, model, x_train, y_train, x_val, y_val, predict_inputs):
+    """The timing protocol for a model with Keras' fit / evaluate / predict (nprnn or Keras)."""
     batch = spec["batch_size"]
 
     def epoch():
