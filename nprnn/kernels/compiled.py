@@ -72,9 +72,29 @@ from nprnn.kernels.reference import (
     sigmoid_binary_crossentropy_backward,
 )
 
-# The same public names as the reference (five of them compiled here), plus the switches.
-__all__ = [*reference.__all__, "USE_FAST_TANH_FLOAT32", "PARALLEL_MIN_BATCH",
-           "FLOAT64_FORWARD_IN_NUMPY"]
+__all__ = [
+    "StepCache",
+    "SequenceCache",
+    "rnn_step_forward",
+    "rnn_step_backward",
+    "rnn_recurrence_forward",
+    "rnn_recurrence_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "gather_rows",
+    "scatter_add_rows",
+    "embedding_forward",
+    "embedding_backward",
+    "dense_forward",
+    "dense_backward",
+    "sigmoid",
+    "sigmoid_binary_crossentropy",
+    "sigmoid_binary_crossentropy_backward",
+    "rmsprop_update",
+    "USE_FAST_TANH_FLOAT32",
+    "PARALLEL_MIN_BATCH",
+    "FLOAT64_FORWARD_IN_NUMPY",
+]
 
 #: Use the vectorised float32 ``tanh`` (within 1 ulp) in the float32 recurrence. When False,
 #: float32 calls libm's ``tanhf`` like float64 calls ``tanh`` (slower, correctly rounded
