@@ -32,12 +32,11 @@ def main():
     arguments.add_argument("--sparse", action="store_true",
                            help="index-backed one-hot (to_categorical(..., sparse=True)) "
                                 "instead of the book's dense float32 array")
-    arguments.add_argument("--epochs", type=int, default=None,
-                           help="maximum epochs (default: 100, the book's; --quick: 2)")
+    _common.add_epochs_argument(arguments)
     args = arguments.parse_args()
     output_dir = _common.setup(args)
     started = time.perf_counter()
-    epochs = args.epochs or (_common.QUICK["epochs"] if args.quick else 100)
+    epochs = _common.max_epochs(args)
     data = _common.load_chapter_data(quick=args.quick)
 
     model = _common.build_onehot_model()

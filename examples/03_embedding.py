@@ -24,12 +24,11 @@ from nprnn import plotting
 
 def main():
     arguments = _common.parser(__doc__)
-    arguments.add_argument("--epochs", type=int, default=None,
-                           help="maximum epochs (default: 100, the book's; --quick: 2)")
+    _common.add_epochs_argument(arguments)
     args = arguments.parse_args()
     output_dir = _common.setup(args)
     started = time.perf_counter()
-    epochs = args.epochs or (_common.QUICK["epochs"] if args.quick else 100)
+    epochs = _common.max_epochs(args)
     data = _common.load_chapter_data(quick=args.quick)
 
     model2 = _common.build_embedding_model()

@@ -52,6 +52,18 @@ def parser(description, **defaults):
     return arguments
 
 
+def add_epochs_argument(arguments):
+    """--epochs: the most epochs to train (default: the book's 100; --quick: QUICK's)."""
+    arguments.add_argument("--epochs", type=int, default=None,
+                           help=f"maximum epochs (default: 100, the book's; --quick: "
+                                f"{QUICK['epochs']})")
+
+
+def max_epochs(args):
+    """The epoch limit that --epochs and --quick ask for."""
+    return args.epochs or (QUICK["epochs"] if args.quick else 100)
+
+
 def setup(args):
     """Apply --data-dir and --seed, create the output folder; return it."""
     if args.data_dir is not None:

@@ -34,6 +34,7 @@ from nprnn._validation import (
     check_float_dtype,
     check_positive_int,
 )
+from nprnn.utils.categorical import dense_one_hot
 
 _name_counters: dict[str, itertools.count] = {}
 
@@ -64,9 +65,7 @@ class TokenInput(NamedTuple):
     def materialize(self, dtype) -> np.ndarray:
         """The dense sequence this stands for, shape (N, T, E)."""
         if self.table is None:
-            dense = np.zeros(self.ids.shape + (self.num_rows,), dtype=dtype)
-            np.put_along_axis(dense, self.ids[..., None], 1, axis=-1)
-            return dense
+            return dense_one_hot(self.ids, self.num_rows, dtype)
         return kernels.active().gather_rows(self.table, self.ids)
 
 

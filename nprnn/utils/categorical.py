@@ -82,7 +82,7 @@ def to_categorical(x, num_classes=None, dtype="float32", sparse=False):
     if sparse:
         return SparseOneHot(ids, num_classes, dtype=dtype)
     try:
-        return _dense_one_hot(ids, num_classes, dtype)
+        return dense_one_hot(ids, num_classes, dtype)
     except (MemoryError, ValueError) as error:  # NumPy: "array is too big" is a ValueError
         nbytes = ids.size * num_classes * dtype.itemsize
         raise ValueError(
@@ -91,7 +91,7 @@ def to_categorical(x, num_classes=None, dtype="float32", sparse=False):
             "pass sparse=True for a SparseOneHot that stores the ids alone") from None
 
 
-def _dense_one_hot(ids, num_classes, dtype):
+def dense_one_hot(ids, num_classes, dtype):
     """``out[..., c] = (ids[...] == c)``, shape ids.shape + (num_classes,), no checks."""
     flat = ids.reshape(-1)
     categorical = np.zeros((flat.size, num_classes), dtype=dtype)
@@ -171,7 +171,7 @@ class SparseOneHot:
 
     def toarray(self):
         """The dense one-hot array, shape ``self.shape``."""
-        return _dense_one_hot(self.indices, self.num_classes, self.dtype)
+        return dense_one_hot(self.indices, self.num_classes, self.dtype)
 
     def __array__(self, dtype=None, copy=None):
         dense = self.toarray()
