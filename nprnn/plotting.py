@@ -32,11 +32,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from nprnn import layers as layers_module
-from nprnn.kernels import reference
+from nprnn import kernels
+from nprnn._validation import as_array, as_float_array, as_token_ids
+from nprnn.layers import RNN, Dense, Embedding, SimpleRNNCell
 from nprnn.utils.categorical import SparseOneHot
 
 __all__ = [
@@ -363,59 +365,120 @@ def _chapter_layers(model):
     """(embedding or None, SimpleRNN, Dense) of a chapter-shaped model, or a clear error."""
     stack = list(getattr(model, "layers", []))
     embedding = None
-    if stack and isinstance(stack[0], layers_module.Embedding):
+    if stack and isinstance(stack[0], Embedding):
         embedding = stack.pop(0)
-    shaped = (len(stack) == 2 and isinstance(stack[0], layers_module.SimpleRNN)
-              and not stack[0].return_sequences and isinstance(stack[1], layers_module.Dense)
-              and stack[1].units == 1 and stack[1].activation == "sigmoid")
+    shaped = (len(stack) == 2 and isinstance(stack[0], RNN)
+              and isinstance(stack[0].cell, SimpleRNNCell) and not stack[0].return_sequences
+              and isinstance(stack[1], Dense) and stack[1].units == 1
+              and stack[1].activation == "sigmoid")
     if not shaped:
         kinds = [type(layer).__name__ for layer in getattr(model, "layers", [])]
         raise ValueError("model: expected the chapter's shape [Embedding,] SimpleRNN, "
-                         f"Dense(1, activation='sigmoid'), got {kinds}")
+                         f"Dense(1, activation='sigmoid'), got {kinds} (an LSTM or GRU has "
+                         "other states and gradients; these numbers are the SimpleRNN's)")
     if not all(layer.built for layer in getattr(model, "layers", [])):
         raise ValueError("model: not built yet; give the first layer its input shape or fit it")
+    if embedding is not None and embedding.mask_zero:
+        raise ValueError("model: expected an Embedding with mask_zero=False (every step read, "
+                         "as in the book), got mask_zero=True")
+    if stack[0].go_backwards:
+        raise ValueError("model: expected a SimpleRNN reading forwards (t = 1 .. T), got "
+                         "go_backwards=True")
     return embedding, stack[0], stack[1]
 
 
-def _token_table(model):
-    """P = table Wx + b (V, H) in float64: row v is the input projection of token v."""
-    embedding, rnn, _ = _chapter_layers(model)
-    Wx, _, b = (np.asarray(w, dtype=np.float64) for w in rnn.weights)
-    if embedding is not None:
-        return np.asarray(embedding.weights[0], dtype=np.float64) @ Wx + b
-    return Wx + b  # a one-hot row selects a row of Wx
+class _Float64Chapter(NamedTuple):
+    r"""A chapter-shaped model copied to float64, cut where its maths is cut.
+
+    The input reaches :math:`h_t` only through the input projection
+    :math:`a_t = x_t W_x + b`, so the copy computes :math:`a_t` with the projection kernel
+    the SimpleRNN layer itself calls (:func:`_project`), and feeds it to ``rnn``: a float64
+    copy of the SimpleRNN with the model's :math:`W_h`, an identity kernel and no bias. Its
+    forward pass gives the model's :math:`h_t` (``return_sequences=True``), and its backward
+    pass returns :math:`\partial\ell/\partial a_t` as its input gradient, which backprop
+    through time needs (:func:`hidden_state_gradients`). ``dense`` is a float64 copy of the
+    Dense layer.
+    """
+
+    table: np.ndarray | None  # (V, E) embedding table, or None for one-hot inputs (identity)
+    Wx: np.ndarray  # (E or V, H)
+    b: np.ndarray | None  # (H,)
+    Wh: np.ndarray  # (H, H)
+    rnn: RNN
+    dense: Dense
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.Wx) if self.table is None else len(self.table)
 
 
-def _projected(model, x):
-    """a_t = x_t Wx + b for every step, shape (N, T, H), float64."""
-    embedding, rnn, _ = _chapter_layers(model)
-    Wx, _, b = (np.asarray(w, dtype=np.float64) for w in rnn.weights)
+def _float64_copy(layer, input_shape, weights, **changes):
+    """A float64 copy of ``layer`` from its config (with ``changes``), holding ``weights``.
+
+    ``changes`` should set the initializers to 'zeros': building the copy then draws nothing
+    from nprnn's random generator, so the caller's next ``fit`` is not changed.
+    """
+    copy = type(layer).from_config({**layer.get_config(), "dtype": "float64", **changes})
+    copy.build(input_shape)
+    copy.set_weights(weights)
+    return copy
+
+
+def _float64_chapter(model) -> _Float64Chapter:
+    embedding, rnn, dense = _chapter_layers(model)
+    Wx, b, (Wh,) = rnn.cell.split([np.asarray(w, dtype=np.float64) for w in rnn.weights])
+    units = rnn.units
+    reader = _float64_copy(rnn, (None, None, units), [np.eye(units), Wh],
+                           return_sequences=True, return_state=False, stateful=False,
+                           use_bias=False, dropout=0.0, recurrent_dropout=0.0,
+                           kernel_initializer="zeros", recurrent_initializer="zeros")
+    head = _float64_copy(dense, (None, units), dense.get_weights(),
+                         kernel_initializer="zeros", bias_initializer="zeros")
+    table = None if embedding is None else np.asarray(embedding.embeddings, dtype=np.float64)
+    return _Float64Chapter(table, Wx, b, Wh, reader, head)
+
+
+def _inputs(chapter, x):
+    """Validate ``x``: token ids (N, T), or float features (N, T, D) for a one-hot model."""
     if isinstance(x, SparseOneHot):
-        if embedding is not None:
+        if chapter.table is not None:
             raise TypeError("x: an Embedding model takes token ids, got a one-hot array")
-        ids = x.indices
-    else:
-        raw = np.asarray(x)
-        if raw.dtype.kind in "iu":
-            ids = raw
-        elif raw.dtype.kind == "f" and embedding is None:
-            if raw.ndim != 3 or raw.shape[-1] != Wx.shape[0]:
-                raise ValueError(f"x: expected shape (N, T, {Wx.shape[0]}), got {raw.shape}")
-            return raw.astype(np.float64) @ Wx + b
-        else:
-            raise TypeError(f"x: expected token ids (N, T), got dtype {raw.dtype}")
-    ids = np.asarray(ids)
+        x = x.indices
+    raw = as_array(x, "x")
+    if raw.dtype.kind == "f" and chapter.table is None:
+        depth = len(chapter.Wx)
+        if raw.ndim != 3 or raw.shape[-1] != depth:
+            raise ValueError(f"x: expected shape (N, T, {depth}), got {raw.shape}")
+        return as_float_array(raw, "x", np.float64)
+    ids = as_token_ids(raw, "x", vocabulary_size=chapter.vocabulary_size)
     if ids.ndim != 2:
         raise ValueError(f"x: expected token ids of shape (N, T), got shape {ids.shape}")
-    table = _token_table(model)
-    if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
-        raise ValueError(f"x: token ids must lie in [0, {len(table)}), found "
-                         f"[{ids.min()}, {ids.max()}]")
-    return table[ids]
+    return ids
+
+
+def _project(chapter, inputs):
+    r"""Input projections :math:`a_t = x_t W_x + b`, float64 (N, T, H), as the layer makes them.
+
+    Token ids: a row gather of ``table Wx + b`` (of ``Wx + b`` for one-hot inputs);
+    features (N, T, D): ``x Wx + b``.
+    """
+    ops = kernels.active()
+    if inputs.dtype.kind in "iu":
+        return ops.gathered_projection_forward(chapter.table, inputs, chapter.Wx, chapter.b)
+    return ops.dense_forward(inputs, chapter.Wx, chapter.b)
+
+
+def _logits(chapter, last_hidden):
+    """z = h_T w + c, shape (N, 1), by the Dense copy's forward pass."""
+    chapter.dense.forward(last_hidden)
+    return chapter.dense.preactivation
 
 
 def rnn_hidden_states(model, x):
     r"""Every hidden state :math:`h_t = \tanh(x_t W_x + h_{t-1} W_h + b)`, t = 1 .. T.
+
+    Computed by the SimpleRNN layer's own forward pass, on a float64 copy of its weights
+    (see :class:`_Float64Chapter`), from :math:`h_0 = 0`.
 
     Parameters
     ----------
@@ -430,11 +493,8 @@ def rnn_hidden_states(model, x):
     ndarray, float64, shape (N, T, H)
         ``[:, -1]`` is what the SimpleRNN passes to the Dense layer.
     """
-    _, rnn, _ = _chapter_layers(model)
-    projected = _projected(model, x)
-    Wh = np.asarray(rnn.weights[1], dtype=np.float64)
-    h0 = np.zeros((projected.shape[0], Wh.shape[0]))
-    return reference.rnn_recurrence_forward(projected, Wh, h0)
+    chapter = _float64_chapter(model)
+    return chapter.rnn.forward(_project(chapter, _inputs(chapter, x)))
 
 
 def hidden_state_gradients(model, x, y):
@@ -442,16 +502,19 @@ def hidden_state_gradients(model, x, y):
 
     :math:`\ell_n` is review n's own binary cross-entropy (not divided by the batch size), and
     :math:`h_t` is treated as a node of the unrolled graph: the total derivative through
-    every later step. With :math:`p = \sigma(h_T w + c)` the model's output::
+    every later step. With :math:`p = \sigma(h_T w + c)` the model's output and
+    :math:`a_t = x_t W_x + b`, so that :math:`h_t = \tanh(a_t + h_{t-1} W_h)`::
 
-        dl/dh_T = (p - y) w^T
-        dl/dh_t = (dl/dh_{t+1} * (1 - h_{t+1}^2)) Wh^T        for t < T
+        dl/dh_T = (p - y) w^T                                  the Dense layer's backward
+        dl/da_t = (dl/dh_t * (1 - h_t^2))                      the SimpleRNN's backward
+        dl/dh_t = dl/da_{t+1} Wh^T                for t < T    (h_t enters step t+1 by Wh)
 
-    The second line is backpropagation through time, computed here by the library's own
-    kernel :func:`nprnn.kernels.reference.rnn_recurrence_backward` (which returns
-    :math:`dz_t = dl/dh_t \odot (1 - h_t^2)`); each step multiplies by
-    :math:`\mathrm{diag}(1 - h_{t+1}^2)\, W_h^T`, whose norm below 1 makes the gradient
-    shrink geometrically going back in time: the vanishing gradient that motivates the LSTM.
+    The first two lines are the layers' own backward passes on float64 copies of the model
+    (:meth:`~nprnn.layers.Dense.backward_from_preactivation`, then the SimpleRNN's
+    backpropagation through time, the kernel :func:`~nprnn.kernels.reference.rnn_backward`).
+    Each step back multiplies by :math:`\mathrm{diag}(1 - h_{t+1}^2)\, W_h^T`, whose norm
+    below 1 makes the gradient shrink geometrically going back in time: the vanishing
+    gradient that motivates the LSTM.
 
     Parameters
     ----------
@@ -465,21 +528,18 @@ def hidden_state_gradients(model, x, y):
     dhidden : ndarray, float64, shape (N, T, H)
         ``dhidden[n, t - 1]`` is :math:`\partial \ell_n / \partial h_t`.
     """
-    _, rnn, dense = _chapter_layers(model)
-    hidden = rnn_hidden_states(model, x)
+    chapter = _float64_chapter(model)
+    hidden = chapter.rnn.forward(_project(chapter, _inputs(chapter, x)))
     targets = np.asarray(y, dtype=np.float64).reshape(-1)
     if targets.shape != (hidden.shape[0],):
         raise ValueError(f"y: expected {hidden.shape[0]} labels, got shape {np.shape(y)}")
-    W, c = (np.asarray(w, dtype=np.float64) for w in dense.weights)
-    logits = hidden[:, -1] @ W + c  # (N, 1)
-    dlogits = reference.sigmoid(logits) - targets[:, None]
-    upstream = np.zeros_like(hidden)
-    upstream[:, -1] = dlogits @ W.T
-    Wh = np.asarray(rnn.weights[1], dtype=np.float64)
-    h0 = np.zeros((hidden.shape[0], Wh.shape[0]))
-    dz, _, _ = reference.rnn_recurrence_backward(upstream, hidden, Wh, h0)
-    dhidden = upstream.copy()
-    dhidden[:, :-1] += dz[:, 1:] @ Wh.T
+    p = chapter.dense.forward(hidden[:, -1])  # (N, 1)
+    dhidden = np.zeros_like(hidden)
+    # dl_n/dz = p - y for the sigmoid with binary cross-entropy (z the Dense pre-activation)
+    dhidden[:, -1] = chapter.dense.backward_from_preactivation(p - targets[:, None])
+    # the reader's kernel is the identity, so its input gradient is dl/da_t
+    dprojected = chapter.rnn.backward(dhidden)
+    dhidden[:, :-1] += dprojected[:, 1:] @ chapter.Wh.T
     return hidden, dhidden
 
 
@@ -497,7 +557,8 @@ def word_effects(model, contexts):
     follows, and real reviews as context keep the hidden state where training put it
     (a review made of one word repeated 100 times is far from anything the model saw).
     Positive values push towards "positive review". Cheap and exact: the first T - 1 steps
-    are run once per review, then one step for all V words at once.
+    are run once per review, then the SimpleRNN takes one step for every (review, word)
+    pair, starting from that review's state (the layer's ``initial_state``).
 
     Parameters
     ----------
@@ -509,20 +570,29 @@ def word_effects(model, contexts):
     -------
     ndarray, float64, shape (V,)
     """
-    _, rnn, dense = _chapter_layers(model)
+    chapter = _float64_chapter(model)
     contexts = np.asarray(contexts)
     if contexts.ndim != 2 or contexts.shape[1] < 1 or contexts.dtype.kind not in "iu":
         raise ValueError(f"contexts: expected int token ids of shape (R, T), got "
                          f"{contexts.dtype} {contexts.shape}")
-    table = _token_table(model)  # (V, H)
-    Wh = np.asarray(rnn.weights[1], dtype=np.float64)
-    W, c = (np.asarray(w, dtype=np.float64) for w in dense.weights)
-    original = rnn_hidden_states(model, contexts)[:, -1] @ W + c  # (R, 1)
+    contexts = as_token_ids(contexts, "contexts", vocabulary_size=chapter.vocabulary_size)
+    reviews, vocabulary, units = len(contexts), chapter.vocabulary_size, len(chapter.Wh)
+    projected = _project(chapter, contexts)  # (R, T, H)
+    original = _logits(chapter, chapter.rnn.forward(projected)[:, -1])  # (R, 1)
     if contexts.shape[1] > 1:
-        h_prev = rnn_hidden_states(model, contexts[:, 1:])[:, -1]  # (R, H)
+        h_prev = chapter.rnn.forward(projected[:, 1:])[:, -1]  # (R, H)
     else:
-        h_prev = np.zeros((len(contexts), Wh.shape[0]))
-    h_last = np.tanh(table[None, :, :] + (h_prev @ Wh)[:, None, :])  # (R, V, H)
-    logits = h_last @ W[:, 0] + c[0]  # (R, V)
-    return (logits - original).mean(axis=0)
-
+        h_prev = np.zeros((reviews, units))
+    words = _project(chapter, np.arange(vocabulary)[None, :])[0]  # a for each word (V, H)
+    effects = np.zeros(vocabulary)
+    block = max(1, (1 << 16) // vocabulary)  # reviews per block: bounded memory
+    for start in range(0, reviews, block):
+        stop = min(start + block, reviews)
+        count = (stop - start) * vocabulary
+        a_last = np.broadcast_to(words, (stop - start, vocabulary, units)).reshape(count, 1,
+                                                                                   units)
+        h_start = np.repeat(h_prev[start:stop], vocabulary, axis=0)
+        h_last = chapter.rnn.forward(a_last, initial_state=(h_start,))[:, -1]
+        logits = _logits(chapter, h_last).reshape(stop - start, vocabulary)
+        effects += (logits - original[start:stop]).sum(axis=0)
+    return effects / reviews

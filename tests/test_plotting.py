@@ -160,6 +160,37 @@ def test_chapter_shape_is_required():
         plotting.rnn_hidden_states(embedding_model(), np.full((2, 7), 20))
 
 
+def test_other_recurrent_models_are_refused_by_name():
+    """These numbers follow the SimpleRNN's one state, read forwards over every step."""
+    def model(*stack):
+        built = keras.Sequential([keras.layers.Embedding(20, 5, input_length=7, **stack[0]),
+                                  stack[1], keras.layers.Dense(1, activation="sigmoid")])
+        assert all(layer.built for layer in built.layers)
+        return built
+
+    ids = np.zeros((2, 7), dtype=int)
+    for recurrent in (keras.layers.LSTM(4), keras.layers.GRU(4)):
+        with pytest.raises(ValueError, match=f"chapter's shape.*{type(recurrent).__name__}"):
+            plotting.rnn_hidden_states(model({}, recurrent), ids)
+    with pytest.raises(ValueError, match="mask_zero=False"):
+        plotting.hidden_state_gradients(model({"mask_zero": True}, keras.layers.SimpleRNN(4)),
+                                        ids, [0, 1])
+    with pytest.raises(ValueError, match="go_backwards"):
+        plotting.word_effects(model({}, keras.layers.SimpleRNN(4, go_backwards=True)), ids)
+
+
+def test_the_numbers_leave_the_random_stream_alone(rng):
+    """Copying the model to float64 draws no random numbers: the next fit is unchanged."""
+    from nprnn import _random
+
+    model = embedding_model()
+    ids, labels = data(rng)
+    before = _random.generator().bit_generator.state
+    plotting.hidden_state_gradients(model, ids, labels)
+    plotting.word_effects(model, ids)
+    assert _random.generator().bit_generator.state == before
+
+
 # --------------------------------------------------------------------------------------
 # The figures
 # --------------------------------------------------------------------------------------
