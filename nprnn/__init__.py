@@ -18,13 +18,16 @@ from nprnn import (
     models,
     optimizers,
     preprocessing,
+    saving,
     utils,
 )
+from nprnn.layers import Input
 from nprnn.models import Sequential, load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Input",
     "Sequential",
     "callbacks",
     "config",
@@ -39,5 +42,6 @@ __all__ = [
     "models",
     "optimizers",
     "preprocessing",
+    "saving",
     "utils",
 ]

@@ -172,3 +172,16 @@ def as_float_array(x, name, dtype):
         raise ValueError(f"{name}: values up to {np.abs(raw).max():.3g} overflow {values.dtype} "
                          f"(largest finite {limit:.3g}); scale the inputs")
     return values
+
+
+def check_verbose(verbose, name="verbose", allow_auto=True):
+    """Keras' verbosity: 0 (silent), 1, 2, or 'auto' (= 1) where ``allow_auto``; bools count
+    as 0 and 1."""
+    if allow_auto and isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    if isinstance(verbose, numbers.Integral) and 0 <= int(verbose) <= 2:
+        return int(verbose)
+    expected = "0, 1, 2 or 'auto'" if allow_auto else "0, 1 or 2"
+    raise ValueError(f"{name}: expected {expected}, got {verbose!r}")

@@ -23,6 +23,7 @@ from nprnn._validation import (
     check_float,
     check_non_negative_int,
     check_str,
+    check_verbose,
 )
 
 
@@ -97,9 +98,7 @@ def _monitor_is_better(monitor, mode, owner="EarlyStopping", strict=True):
 
 
 def _check_verbose(verbose):
-    if isinstance(verbose, (bool, np.bool_)):
-        return int(verbose)
-    return check_non_negative_int(verbose, "verbose")
+    return check_verbose(verbose, allow_auto=False)
 
 
 def _check_optional_float(value, name):

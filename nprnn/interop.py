@@ -47,6 +47,8 @@ import numpy as np
 from nprnn import layers as layers_module
 from nprnn import losses, metrics, optimizers
 from nprnn._io import create_checked_dataset
+from nprnn.kernels.reference import ACTIVATIONS
+from nprnn.models import Sequential
 
 KERAS_VERSION = "3.15.1"
 """The Keras version whose legacy HDF5 layout nprnn writes (and checks against by hand)."""
@@ -205,9 +207,9 @@ def _parse_simple_rnn(config, where):
 
 def _parse_dense(config, where):
     activation = _activation_name(config.get("activation"))
-    if activation not in layers_module._ACTIVATIONS:
+    if activation not in ACTIVATIONS:
         raise KerasCompatibilityError(f"{where}: activation={activation!r} is not supported "
-                                      f"(nprnn's Dense has {list(layers_module._ACTIVATIONS)})")
+                                      f"(nprnn's Dense has {list(ACTIVATIONS)})")
     required = {
         **_NO_REGULARIZATION,
         "use_bias": (True, "nprnn's Dense always has a bias"),
@@ -312,8 +314,6 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
     the configuration gives no input shape, an Embedding first takes ``(None, None)`` and a
     SimpleRNN first takes its feature size from ``first_kernel_shape`` (the saved kernel's).
     """
-    from nprnn.models import Sequential
-
     parsed = parse_keras_model_config(model_config, source)
     model = Sequential(name=parsed["name"])
     batch_shape = parsed["batch_shape"]

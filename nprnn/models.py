@@ -1,32 +1,42 @@
 """``Sequential``: a stack of layers with Keras' training API (compile, fit, evaluate, predict).
 
-One training step on a batch, in the order the maths goes::
+One training step on a batch, in the order the maths goes (:meth:`Sequential.train_step`)::
 
     outputs = layer_k(... layer_1(x))             forward, each layer caching what it needs
-    loss    = mean BCE(y, outputs)                from the logits when the output is a sigmoid
-    grads   = backward through the layers         full BPTT inside the SimpleRNN
+    loss    = mean loss(y, outputs)               from the logits when the output is a sigmoid
+    grads   = backward through the layers         full BPTT inside a recurrent layer
     weights <- optimizer(weights, grads)          in place
 
 Batching: each epoch shuffles the training samples (``shuffle=True``) and keeps the last,
 smaller batch, as Keras does; the epoch's ``loss`` and ``accuracy`` are means over samples
 (each batch weighted by its size).
+
+Files: :meth:`Sequential.save`, :meth:`Sequential.save_weights`, :meth:`Sequential.load_weights`,
+:func:`load_model` and the JSON functions are implemented in :mod:`nprnn.saving`, which
+depends on this module; it registers itself here when imported (``import nprnn`` does), so
+that no module imports one that imports it back.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
-import signal
 import sys
-import threading
-import time
 import warnings
 
 import numpy as np
 
-from nprnn import _random, config, losses, optimizers
+from nprnn import _random, config, kernels, losses, optimizers
 from nprnn import callbacks as callbacks_module
 from nprnn import metrics as metrics_module
+from nprnn._training import (
+    NonFiniteError,
+    Progress,
+    RunningMeans,
+    check_finite_outputs,
+    compute_setting,
+    stop_on_interrupt,
+)
 from nprnn._validation import (
     all_finite,
     as_array,
@@ -36,18 +46,35 @@ from nprnn._validation import (
     check_float,
     check_non_negative_int,
     check_positive_int,
+    check_verbose,
 )
-from nprnn.kernels import reference
 from nprnn.layers import (
+    RNN,
+    Bidirectional,
     Dense,
     Embedding,
+    InputLayer,
     Layer,
-    SimpleRNN,
     TokenInput,
-    _check_shape,
+    check_shape,
+    deserialize,
     unique_name,
 )
 from nprnn.utils.categorical import SparseOneHot
+
+_file_io = None  # the nprnn.saving module, registered by it on import
+
+
+def register_file_io(module) -> None:
+    """Called by :mod:`nprnn.saving` on import: the module that reads and writes files."""
+    global _file_io
+    _file_io = module
+
+
+def _files():
+    if _file_io is None:  # pragma: no cover - ``import nprnn`` imports nprnn.saving
+        raise RuntimeError("nprnn.saving is not loaded; import nprnn first")
+    return _file_io
 
 
 class Sequential:
@@ -76,6 +103,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.input_shape = None
+        self._declared_input_shape = None
         for layer in layers or []:
             self.add(layer)
 
@@ -84,6 +112,13 @@ class Sequential:
         """Append a layer; build the model at once if the input shape is known."""
         if not isinstance(layer, Layer):
             raise TypeError(f"layer: expected an nprnn Layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):  # keras.Input: declares the shape, adds no layer
+            if self.layers:
+                raise ValueError("layer: an Input can only come first")
+            self._declared_input_shape = layer.input_shape
+            return
+        if not self.layers and layer.input_shape is None and self._declared_input_shape:
+            layer.input_shape = self._declared_input_shape
         if any(existing is layer for existing in self.layers):
             raise ValueError(f"layer: {layer.name!r} is already in this model")
         if any(existing.name == layer.name for existing in self.layers):
@@ -121,7 +156,7 @@ class Sequential:
         if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
             raise TypeError(f"input_shape: expected a tuple such as (None, 100), got "
                             f"{input_shape!r}")
-        input_shape = _check_shape(input_shape, "input_shape")
+        input_shape = check_shape(input_shape, "input_shape")
         previous = self.input_shape
         self.input_shape = input_shape
         try:
@@ -142,8 +177,8 @@ class Sequential:
                 shape = layer.output_shape
         except Exception:
             for layer, dtype in touched:
-                layer.weights, layer.grads, layer.weight_names = [], [], []
-                layer.built, layer.output_shape, layer.dtype = False, None, dtype
+                layer.unbuild()
+                layer.dtype = dtype
             raise
 
     @property
@@ -185,7 +220,7 @@ class Sequential:
         checked, position = [], 0
         for layer in self.layers:
             count = len(layer.weights)
-            checked.append(layer._check_weights(weights[position:position + count]))
+            checked.append(layer.check_weights(weights[position:position + count]))
             position += count
         for layer, values in zip(self.layers, checked):
             for current, new in zip(layer.weights, values):
@@ -267,7 +302,8 @@ class Sequential:
             prepared = x
         else:
             raw = x if isinstance(x, np.ndarray) else as_array(x, name)
-            if raw.dtype.kind in "iu" and raw.ndim == 2 and isinstance(first, SimpleRNN):
+            if raw.dtype.kind in "iu" and raw.ndim == 2 and isinstance(first, (RNN,
+                                                                                Bidirectional)):
                 raise ValueError(
                     f"{name}: got integer ids of shape {raw.shape}, but the first layer "
                     f"({type(first).__name__}) expects features per step; add an "
@@ -288,10 +324,11 @@ class Sequential:
                              f"{prepared.shape}")
         if 0 in prepared.shape:
             raise ValueError(f"{name}: expected no empty axis, got shape {prepared.shape}")
-        if isinstance(first, SimpleRNN) and prepared.ndim != 3:
+        if isinstance(first, (RNN, Bidirectional)) and prepared.ndim != 3:
             raise ValueError(
-                f"{name}: SimpleRNN expects 3-D inputs (samples, timesteps, features), got "
-                f"shape {prepared.shape}; token ids need an Embedding first, or to_categorical")
+                f"{name}: {type(first).__name__} expects 3-D inputs (samples, timesteps, "
+                f"features), got shape {prepared.shape}; token ids need an Embedding first, or "
+                "to_categorical")
         if not self.built:
             try:
                 self.build((None,) + tuple(prepared.shape[1:]))
@@ -324,6 +361,14 @@ class Sequential:
             raise ValueError(f"{name}: targets up to {np.abs(raw).max():.3g} overflow "
                              f"{targets.dtype}")
         output_units = self.layers[-1].output_shape[-1]
+        if self._sparse_targets():
+            if targets.size != count or np.any(targets != np.floor(targets)) or (
+                    targets.min() < 0 or targets.max() >= output_units):
+                raise ValueError(f"{name}: sparse_categorical_crossentropy expects one class id "
+                                 f"in [0, {output_units}) per sample, shape ({count},), got "
+                                 f"shape {raw.shape} with values in [{targets.min()}, "
+                                 f"{targets.max()}]")
+            return targets.reshape(count).astype(np.intp)
         if targets.size != count * output_units:
             raise ValueError(f"{name}: expected shape ({count},) or ({count}, {output_units}), "
                              f"got {raw.shape}")
@@ -332,6 +377,29 @@ class Sequential:
             raise ValueError(f"{name}: binary_crossentropy expects targets in [0, 1] (class "
                              f"labels 0 and 1), got values in [{targets.min()}, {targets.max()}]")
         return targets.reshape(count, output_units)
+
+
+    def _sparse_targets(self):
+        sparse_class = getattr(losses, "SparseCategoricalCrossentropy", None)
+        return sparse_class is not None and isinstance(self.loss, sparse_class)
+
+    def _prepare_sample_weight(self, sample_weight, class_weight, targets, name="sample_weight"):
+        """Per-sample weights (N,) from ``sample_weight`` and/or ``class_weight``, or None."""
+        count = len(targets)
+        weights = None
+        if sample_weight is not None:
+            weights = as_float_array(sample_weight, name, self._dtype())
+            if weights.shape not in ((count,), (count, 1)):
+                raise ValueError(f"{name}: expected one weight per sample, shape ({count},), got "
+                                 f"{weights.shape}")
+            if np.any(weights < 0):
+                raise ValueError(f"{name}: expected weights >= 0, found {weights.min()}")
+            weights = weights.reshape(count)
+        if class_weight is not None:
+            per_class = losses.sample_weights_from_class_weight(targets, class_weight)
+            per_class = per_class.astype(self._dtype())
+            weights = per_class if weights is None else weights * per_class
+        return weights
 
     def _dtype(self):
         for layer in self.layers:
@@ -348,39 +416,59 @@ class Sequential:
 
     # -- forward and backward ------------------------------------------------------------
     def _uses_logits(self):
-        """True when the loss can be taken from the logits of a sigmoid output."""
+        """True when the loss can be taken from the logits of the output layer.
+
+        A sigmoid output with binary cross-entropy, or a softmax output with (sparse)
+        categorical cross-entropy: the gradient with respect to the logits is then exact,
+        ``p - y``, with no division by a saturated probability.
+        """
         last = self.layers[-1]
-        return (isinstance(self.loss, losses.BinaryCrossentropy) and not self.loss.from_logits
-                and isinstance(last, Dense) and last.activation == "sigmoid")
+        if not isinstance(last, Dense) or getattr(self.loss, "from_logits", True):
+            return False
+        if last.activation == "sigmoid":
+            return isinstance(self.loss, losses.BinaryCrossentropy)
+        return last.activation == "softmax" and hasattr(self.loss, "from_logits_pair")
 
     def _forward(self, inputs, training=False):
-        outputs = inputs
+        """Every layer's forward in turn; a mask travels with the outputs."""
+        outputs, mask = inputs, None
         for layer in self.layers:
             if isinstance(outputs, TokenInput) and not layer.accepts_token_input:
                 outputs = outputs.materialize(self._dtype())
-            outputs = layer.forward(outputs, training=training)
+            outputs = layer.forward(outputs, training=training, mask=mask)
+            mask = layer.output_mask
         if isinstance(outputs, TokenInput):
             outputs = outputs.materialize(self._dtype())
         return outputs
 
-    def _loss_and_backward(self, inputs, targets):
+    def _loss_and_backward(self, inputs, targets, sample_weight=None):
         """Forward, loss, backward on one batch; gradients land in each layer's ``grads``."""
         outputs = self._forward(inputs, training=True)
         last = self.layers[-1]
+        remaining = self.layers
         if self._uses_logits():
-            logits = last.preactivation
-            loss = reference.sigmoid_binary_crossentropy(logits, targets)
-            dlogits = reference.sigmoid_binary_crossentropy_backward(logits, targets)
-            gradient = last.backward_from_preactivation(dlogits)
+            ops = kernels.active()
+            if last.activation == "sigmoid":
+                loss = ops.sigmoid_binary_crossentropy(last.preactivation, targets, sample_weight)
+                dlogits = ops.sigmoid_binary_crossentropy_backward(last.preactivation, targets,
+                                                                   sample_weight)
+            else:
+                loss, dlogits = self.loss.from_logits_pair(targets, last.preactivation,
+                                                           sample_weight)
+            gradient = last.backward_from_preactivation(dlogits, len(self.layers) > 1)
             remaining = self.layers[:-1]
         else:
-            loss = self.loss(targets, outputs)
-            gradient = self.loss.gradient(targets, outputs)
-            remaining = self.layers
+            loss = self._loss_value(targets, outputs, sample_weight)
+            gradient = self.loss.gradient(targets, outputs, **_weights(sample_weight))
         for position in range(len(remaining) - 1, -1, -1):
-            layer = remaining[position]
-            gradient = layer.backward(gradient, need_input_gradient=position > 0)
+            gradient = remaining[position].backward(gradient, need_input_gradient=position > 0)
         return float(loss), outputs
+
+    def _loss_value(self, targets, outputs, sample_weight=None):
+        if self._uses_logits() and self.layers[-1].activation == "sigmoid":
+            return kernels.active().sigmoid_binary_crossentropy(
+                self.layers[-1].preactivation, targets, sample_weight)
+        return self.loss(targets, outputs, **_weights(sample_weight))
 
     def _trainable_pairs(self):
         weights, grads = [], []
@@ -390,11 +478,12 @@ class Sequential:
                 grads.extend(layer.grads)
         return weights, grads
 
-    def _metric_values(self, targets, outputs):
-        return [function(targets, outputs) for function in self._metric_functions]
+    def _metric_values(self, targets, outputs, sample_weight=None):
+        return [function(targets, outputs, **_weights(sample_weight))
+                for function in self._metric_functions]
 
     # -- training ------------------------------------------------------------------------
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x, y, sample_weight=None):
         """Gradients of the mean loss on (x, y), in ``get_weights()`` order; weights unchanged.
 
         For people who study them: ``model.compute_gradients(x[:8], y[:8])[2]`` is dL/dWh.
@@ -402,24 +491,37 @@ class Sequential:
         self._require_compiled("compute_gradients")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
-        with _blas_threads():
-            self._loss_and_backward(self._batch(prepared, slice(None)), targets)
+        weights = self._prepare_sample_weight(sample_weight, None, targets)
+        with compute_setting():
+            self._loss_and_backward(self._batch(prepared, slice(None)), targets, weights)
         return [g.copy() for layer in self.layers for g in layer.grads]
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_step(self, inputs, targets, sample_weight=None):
+        """One step of the book's loop on a prepared batch: forward, loss, backward, update.
+
+        Returns ``(loss, outputs)``, or ``(loss, None)`` with nothing changed when the loss or
+        the update is not finite (the optimizer leaves weights and slots as they were).
+        """
+        loss, outputs = self._loss_and_backward(inputs, targets, sample_weight)
+        if not math.isfinite(loss) or not self.optimizer.apply(*self._trainable_pairs()):
+            return loss, None
+        return loss, outputs
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns [loss, metrics...] before the step."""
         self._require_compiled("train_on_batch")
         return_dict = check_bool(return_dict, "return_dict")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
-        with _blas_threads():
-            loss, outputs = self._loss_and_backward(self._batch(prepared, slice(None)), targets)
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"train_on_batch: the loss is {loss}; weights unchanged")
-            if not self.optimizer.apply(*self._trainable_pairs()):
-                raise FloatingPointError("train_on_batch: the update gave non-finite weights or "
-                                         "optimizer state; both are left as they were")
-        values = [loss] + self._metric_values(targets, outputs)
+        weights = self._prepare_sample_weight(sample_weight, class_weight, targets)
+        with compute_setting():
+            loss, outputs = self.train_step(self._batch(prepared, slice(None)), targets, weights)
+        if outputs is None:
+            what = f"the loss is {loss}" if not math.isfinite(loss) else (
+                "the update gave non-finite weights or optimizer state")
+            raise FloatingPointError(f"train_on_batch: {what}; weights and optimizer state "
+                                     "are left as they were")
+        values = [loss] + self._metric_values(targets, outputs, weights)
         return self._format_results(values, return_dict)
 
     def _format_results(self, values, return_dict):
@@ -429,124 +531,81 @@ class Sequential:
         return values[0] if len(values) == 1 else values
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0):
         """Train for ``epochs`` epochs of mini-batch gradient descent; return the History.
 
         Parameters follow Keras: ``batch_size`` defaults to 32; ``validation_split`` takes
         the *last* fraction of the samples (before shuffling) for validation;
-        ``validation_data=(x_val, y_val)`` overrides it; ``verbose`` 0 (silent), 1 (progress
-        bar) or 2 (one line per epoch), 'auto' = 1.
+        ``validation_data=(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)`` overrides
+        it; ``class_weight`` ({class: weight}) and ``sample_weight`` (N,) weight each
+        sample's loss; ``verbose`` 0 (silent), 1 (progress bar) or 2 (one line per epoch).
 
         Robustness: a NaN or infinite batch loss stops training with a warning naming the
-        epoch and batch, and the weights of before that step are kept; so does an update
-        that makes a weight or an optimizer slot non-finite (both are put back). A
-        validation pass whose outputs or loss are not finite stops training too, and that
-        epoch is not recorded. Ctrl-C stops at the end of the current batch and returns the
-        history so far, without the unfinished epoch (callbacks' ``on_train_end`` still
-        runs, so EarlyStopping restores its best weights; a checkpoint being written when a
-        second Ctrl-C aborts keeps its previous version, as every save is atomic).
+        epoch and batch (callbacks see the loss first, so ``TerminateOnNaN`` reports it), and
+        the weights of before that step are kept; so does an update that makes a weight or
+        an optimizer slot non-finite. A validation pass whose outputs or loss are not finite
+        stops training too, and that epoch is not recorded. Ctrl-C stops at the end of the
+        current batch and returns the history so far (callbacks' ``on_train_end`` still runs,
+        so EarlyStopping restores its best weights; every save is atomic).
         """
         self._require_compiled("fit")
-        if x is None or y is None:
-            raise ValueError("x, y: fit needs both training inputs and targets")
-        batch_size = 32 if batch_size is None else check_positive_int(batch_size, "batch_size")
-        epochs = check_non_negative_int(epochs, "epochs")
-        initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
-        verbose = _check_verbose(verbose)
-        validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
-                                       high_open=True)
-        shuffle = check_bool(shuffle, "shuffle")
-        callback_list = _check_callbacks(callbacks)
-
-        x_train = self._prepare_x(x)
-        y_train = self._prepare_y(y, len(x_train))
-        if validation_data is not None:
-            x_val, y_val = _unpack_validation(validation_data)
-            x_val = self._prepare_x(x_val, "validation_data[0]")
-            y_val = self._prepare_y(y_val, len(x_val), "validation_data[1]")
-        elif validation_split > 0:
-            split_at = int(len(x_train) * (1 - validation_split))
-            if split_at == 0 or split_at == len(x_train):
-                raise ValueError(f"validation_split: {validation_split} leaves an empty "
-                                 f"training or validation set of {len(x_train)} samples")
-            x_train, x_val = x_train[:split_at], x_train[split_at:]
-            y_train, y_val = y_train[:split_at], y_train[split_at:]
-        else:
-            x_val = y_val = None
-
+        batch_size, epochs, initial_epoch, verbose, shuffle, callback_list = _fit_arguments(
+            batch_size, epochs, initial_epoch, verbose, shuffle, callbacks)
+        train, validation = self._fit_data(x, y, sample_weight, class_weight, validation_split,
+                                           validation_data)
+        x_train, y_train, w_train = train
+        steps = math.ceil(len(x_train) / batch_size)
         history = callbacks_module.History()
         callback_list = [*callback_list, history]
-        steps = math.ceil(len(x_train) / batch_size)
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        self.stop_training, self.history = False, history
         for callback in callback_list:
             callback.set_model(self)
-        self.stop_training = False
-        self.history = history
-        weights, grads = self._trainable_pairs()
-
-        for callback in callback_list:
             callback.on_train_begin()
-        with _stop_on_interrupt() as interrupted, _blas_threads():
+        with stop_on_interrupt() as interrupted, compute_setting():
             for epoch in range(initial_epoch, epochs):
                 if verbose and epochs > 1:  # Keras prints this line only for several epochs
                     print(f"Epoch {epoch + 1}/{epochs}")
                 for callback in callback_list:
                     callback.on_epoch_begin(epoch)
-                started = time.perf_counter()
                 order = (_random.generator().permutation(len(x_train)) if shuffle
                          else np.arange(len(x_train)))
-                loss_sum = 0.0
-                metric_sums = np.zeros(len(self._metric_functions))
-                seen = 0
-                progress = _Progress(steps, verbose)
+                means, progress = RunningMeans(self.metric_names), Progress(steps, verbose)
                 for step in range(steps):
                     index = order[step * batch_size:(step + 1) * batch_size]
+                    weights = None if w_train is None else w_train[index]
                     for callback in callback_list:
                         callback.on_train_batch_begin(step)
-                    loss, outputs = self._loss_and_backward(self._batch(x_train, index),
-                                                            y_train[index])
-                    if not math.isfinite(loss):
-                        warnings.warn(f"fit: the loss became {loss} at epoch {epoch + 1}, batch "
-                                      f"{step + 1}; training stopped and the weights from "
-                                      "before that batch are kept", RuntimeWarning,
-                                      stacklevel=2)
-                        self.stop_training = True
+                    loss, outputs = self.train_step(self._batch(x_train, index), y_train[index],
+                                                    weights)
+                    if outputs is None:
+                        self._stop_on_non_finite(loss, epoch, step, callback_list)
                         break
-                    if not self.optimizer.apply(weights, grads):
-                        warnings.warn(f"fit: the update at epoch {epoch + 1}, batch {step + 1} "
-                                      "gave non-finite weights or optimizer state; training "
-                                      "stopped and the weights from before that batch are kept",
-                                      RuntimeWarning, stacklevel=2)
-                        self.stop_training = True
-                        break
-                    count = len(index)
-                    seen += count
-                    loss_sum += loss * count
-                    metric_sums += np.array(self._metric_values(y_train[index], outputs)) * count
-                    logs = _mean_logs(loss_sum, metric_sums, seen, self.metric_names)
+                    means.add([loss, *self._metric_values(y_train[index], outputs, weights)],
+                              len(index))
                     for callback in callback_list:
-                        callback.on_train_batch_end(step, logs)
-                    progress.update(step + 1, logs, time.perf_counter() - started)
+                        callback.on_train_batch_end(step, means.logs())
+                    progress.update(step + 1, means.logs())
                     if interrupted() or self.stop_training:
                         break
-                if seen == 0:
+                if means.count == 0:
                     break
-                epoch_logs = _mean_logs(loss_sum, metric_sums, seen, self.metric_names)
-                if x_val is not None and not interrupted():
+                epoch_logs = means.logs()
+                if validation is not None and not interrupted():
                     try:
-                        values = self._evaluate_prepared(x_val, y_val, batch_size,
+                        values = self._evaluate_prepared(*validation, batch_size,
                                                          "validation_data")
-                    except _NonFiniteError as error:
+                    except NonFiniteError as error:
                         warnings.warn(f"fit: validation after epoch {epoch + 1} failed ({error}); "
                                       "training stopped and this epoch is not recorded",
                                       RuntimeWarning, stacklevel=2)
                         break
                     epoch_logs.update({f"val_{name}": value for name, value in
                                        zip(["loss"] + self.metric_names, values)})
-                progress.finish(steps, epoch_logs, time.perf_counter() - started)
+                progress.finish(steps, epoch_logs)
                 if interrupted():
-                    print(f"fit: interrupted during epoch {epoch + 1}; stopping",
-                          file=sys.stderr)
+                    print(f"fit: interrupted during epoch {epoch + 1}; stopping", file=sys.stderr)
                     break
                 for callback in callback_list:
                     callback.on_epoch_end(epoch, epoch_logs)
@@ -556,155 +615,164 @@ class Sequential:
             callback.on_train_end()
         return history
 
+    def _stop_on_non_finite(self, loss, epoch, step, callback_list):
+        """A step gave a non-finite loss or update: nothing was changed; stop training."""
+        if not math.isfinite(loss):
+            for callback in callback_list:  # TerminateOnNaN reports it as Keras' does
+                callback.on_train_batch_end(step, {"loss": loss})
+            what = f"the loss became {loss}"
+        else:
+            what = "the update gave non-finite weights or optimizer state"
+        warnings.warn(f"fit: {what} at epoch {epoch + 1}, batch {step + 1}; training stopped "
+                      "and the weights from before that batch are kept", RuntimeWarning,
+                      stacklevel=3)
+        self.stop_training = True
+
+    def _fit_data(self, x, y, sample_weight, class_weight, validation_split, validation_data):
+        """Validated ``(x, y, w)`` for training and for validation (or None)."""
+        if x is None or y is None:
+            raise ValueError("x, y: fit needs both training inputs and targets")
+        validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
+                                       high_open=True)
+        x_train = self._prepare_x(x)
+        y_train = self._prepare_y(y, len(x_train))
+        w_train = self._prepare_sample_weight(sample_weight, class_weight, y_train)
+        validation = None
+        if validation_data is not None:
+            x_val, y_val, w_val = _unpack_validation(validation_data)
+            x_val = self._prepare_x(x_val, "validation_data[0]")
+            y_val = self._prepare_y(y_val, len(x_val), "validation_data[1]")
+            w_val = self._prepare_sample_weight(w_val, None, y_val, "validation_data[2]")
+            validation = (x_val, y_val, w_val)
+        elif validation_split > 0:
+            split_at = int(len(x_train) * (1 - validation_split))
+            if split_at == 0 or split_at == len(x_train):
+                raise ValueError(f"validation_split: {validation_split} leaves an empty "
+                                 f"training or validation set of {len(x_train)} samples")
+            validation = (x_train[split_at:], y_train[split_at:],
+                          None if w_train is None else w_train[split_at:])
+            x_train, y_train = x_train[:split_at], y_train[:split_at]
+            w_train = None if w_train is None else w_train[:split_at]
+        return (x_train, y_train, w_train), validation
+
     # -- inference -----------------------------------------------------------------------
-    def _evaluate_prepared(self, x, y, batch_size, name="x"):
-        """Mean loss and metrics; ValueError if an output or the loss is not finite."""
-        loss_sum = 0.0
-        metric_sums = np.zeros(len(self._metric_functions))
+    def _evaluate_prepared(self, x, y, sample_weight, batch_size, name="x"):
+        """Mean loss and metrics; NonFiniteError if an output or the loss is not finite."""
+        means = RunningMeans(self.metric_names)
         for start in range(0, len(x), batch_size):
             index = slice(start, start + batch_size)
             outputs = self._forward(self._batch(x, index))
-            _check_finite_outputs(outputs, start, name)
+            check_finite_outputs(outputs, start, name)
             targets = y[index]
-            if self._uses_logits():
-                loss = reference.sigmoid_binary_crossentropy(self.layers[-1].preactivation, targets)
-            else:
-                loss = self.loss(targets, outputs)
+            weights = None if sample_weight is None else sample_weight[index]
+            loss = float(self._loss_value(targets, outputs, weights))
             if not math.isfinite(loss):
                 last = start + len(targets) - 1
-                raise _NonFiniteError(f"{name}: the loss on samples {start}..{last} is {loss} "
-                                      "(the outputs are too large for the loss)")
-            count = len(targets)
-            loss_sum += float(loss) * count
-            metric_sums += np.array(self._metric_values(targets, outputs)) * count
-        return [loss_sum / len(x), *(float(v) for v in metric_sums / len(x))]
+                raise NonFiniteError(f"{name}: the loss on samples {start}..{last} is {loss} "
+                                     "(the outputs are too large for the loss)")
+            means.add([loss, *self._metric_values(targets, outputs, weights)], len(targets))
+        return list(means.logs().values())
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 return_dict=False):
         """Mean loss and metrics over (x, y): ``[loss, accuracy]`` for the book's models."""
         self._require_compiled("evaluate")
         batch_size = 32 if batch_size is None else check_positive_int(batch_size, "batch_size")
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         return_dict = check_bool(return_dict, "return_dict")
         if x is None:
             raise ValueError("x: evaluate needs inputs, got None")
         prepared = self._prepare_x(x)
         targets = self._prepare_y(y, len(prepared))
-        started = time.perf_counter()
-        with _blas_threads():
-            values = self._evaluate_prepared(prepared, targets, batch_size)
-        if verbose:
-            steps = math.ceil(len(prepared) / batch_size)
-            _Progress(steps, verbose).finish(
-                steps, dict(zip(["loss"] + self.metric_names, values)),
-                time.perf_counter() - started)
+        weights = self._prepare_sample_weight(sample_weight, None, targets)
+        steps = math.ceil(len(prepared) / batch_size)
+        progress = Progress(steps, verbose)
+        with compute_setting():
+            values = self._evaluate_prepared(prepared, targets, weights, batch_size)
+        progress.finish(steps, dict(zip(["loss"] + self.metric_names, values)))
         return self._format_results(values, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """Model outputs for ``x``, shape (samples,) + output_shape[1:]: (N, 1) here."""
         batch_size = 32 if batch_size is None else check_positive_int(batch_size, "batch_size")
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         prepared = self._prepare_x(x)
-        started = time.perf_counter()
+        steps = math.ceil(len(prepared) / batch_size)
+        progress = Progress(steps, verbose)
         outputs = []
-        with _blas_threads():
+        with compute_setting():
             for start in range(0, len(prepared), batch_size):
                 batch = self._forward(self._batch(prepared, slice(start, start + batch_size)))
-                _check_finite_outputs(batch, start, "x")
+                check_finite_outputs(batch, start, "x")
                 outputs.append(batch)
-        if verbose:
-            steps = math.ceil(len(prepared) / batch_size)
-            _Progress(steps, verbose).finish(steps, {}, time.perf_counter() - started)
+        progress.finish(steps, {})
         return np.concatenate(outputs, axis=0)
 
-    def __call__(self, x):
+    def __call__(self, x, training=False):
         """Forward pass on x, without batching."""
         self._require_built("__call__")
+        training = check_bool(training, "training")
         prepared = self._prepare_x(x)
-        with _blas_threads():
-            outputs = self._forward(self._batch(prepared, slice(None)))
-        _check_finite_outputs(outputs, 0, "x")
+        with compute_setting():
+            outputs = self._forward(self._batch(prepared, slice(None)), training=training)
+        check_finite_outputs(outputs, 0, "x")
         return outputs
 
-    # -- saving --------------------------------------------------------------------------
+    def reset_states(self):
+        """Forget the carried states of every stateful recurrent layer."""
+        for layer in self.layers:
+            if isinstance(layer, RNN):
+                layer.reset_states()
+
+    # -- configuration and files ---------------------------------------------------------
     def get_config(self):
         return {"name": self.name,
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self.layers]}
 
-    def save(self, filepath):
+    @classmethod
+    def from_config(cls, config_):
+        """A new, unbuilt-or-freshly-built model from :meth:`get_config` (new weights)."""
+        model = cls(name=config_.get("name"))
+        for entry in config_["layers"]:
+            model.add(deserialize(entry["class_name"], entry["config"]))
+        if config_.get("input_shape") is not None and not model.built:
+            model.build(tuple(config_["input_shape"]))
+        return model
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (no weights), as ``keras.Model.to_json``."""
+        return json.dumps({"class_name": "Sequential", "config": self.get_config()}, **kwargs)
+
+    def save(self, filepath, include_optimizer=True):
         """Save architecture, weights and optimizer state (atomically; never pickled).
 
-        ``.h5``/``.hdf5``/``.keras``... : see :func:`nprnn.saving.save_model`.
+        See :func:`nprnn.saving.save_model` for the formats.
         """
-        from nprnn import saving
-
-        saving.save_model(self, filepath)
+        _files().save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath):
         """Save the weights alone (atomically)."""
-        from nprnn import saving
-
-        saving.save_weights(self, filepath)
+        _files().save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
-        from nprnn import saving
-
-        saving.load_weights(self, filepath)
+        _files().load_weights(self, filepath)
 
 
-class _NonFiniteError(ValueError):
-    """An output or a loss that is NaN or infinite (fit stops on it instead of raising)."""
+def _weights(sample_weight):
+    """Keyword arguments passing ``sample_weight`` on only when there is one."""
+    return {} if sample_weight is None else {"sample_weight": sample_weight}
 
 
-def _check_finite_outputs(outputs, start, name):
-    """ValueError naming the first sample whose output is NaN or infinite."""
-    values = np.asarray(outputs)
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
-        raise _NonFiniteError(
-            f"{name}: the model's output for sample {start + bad} is not finite (NaN or "
-            "infinity): the inputs or the weights are so large that float arithmetic "
-            "overflows; scale the inputs")
-
-
-@contextlib.contextmanager
-def _blas_threads():
-    """The setting in which the model computes; restored on exit.
-
-    * BLAS runs on one thread if ``config.deterministic()``: OpenBLAS splits a matrix
-      product differently for each thread count and the rounding differs, so a seeded run
-      would give other weights under OPENBLAS_NUM_THREADS=2 than under 1.
-    * NumPy's overflow and invalid-value warnings are silenced: a non-finite loss, update
-      or output is detected and reported by the model itself, with the epoch and batch or
-      the sample, instead of NumPy's line of the kernel.
-    """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if not config.deterministic():
-            yield
-            return
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            yield
-            return
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-
-
-def _mean_logs(loss_sum, metric_sums, count, metric_names):
-    """Sample-weighted means of the loss and metrics, as plain floats."""
-    return {"loss": loss_sum / count,
-            **{name: float(total / count) for name, total in zip(metric_names, metric_sums)}}
-
-
-def _check_verbose(verbose):
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"verbose: expected 0, 1, 2 or 'auto', got {verbose!r}")
-    return int(verbose)
+def _fit_arguments(batch_size, epochs, initial_epoch, verbose, shuffle, callbacks):
+    """Check fit's scalar arguments and callbacks (once, where they enter)."""
+    batch_size = 32 if batch_size is None else check_positive_int(batch_size, "batch_size")
+    epochs = check_non_negative_int(epochs, "epochs")
+    initial_epoch = check_non_negative_int(initial_epoch, "initial_epoch")
+    return (batch_size, epochs, initial_epoch, check_verbose(verbose),
+            check_bool(shuffle, "shuffle"), _check_callbacks(callbacks))
 
 
 def _check_callbacks(callbacks):
@@ -725,97 +793,25 @@ def _check_callbacks(callbacks):
 
 
 def _unpack_validation(validation_data):
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError("validation_data: expected a tuple (x_val, y_val), got "
-                         f"{type(validation_data).__name__}"
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, y_val, "
+                         f"sample_weight_val), got {type(validation_data).__name__}"
                          + (f" of length {len(validation_data)}"
                             if isinstance(validation_data, (tuple, list)) else ""))
-    return validation_data
+    x_val, y_val, *rest = validation_data
+    return x_val, y_val, (rest[0] if rest else None)
 
 
-@contextlib.contextmanager
-def _stop_on_interrupt():
-    """Turn Ctrl-C into a flag checked at the end of each batch (main thread only)."""
-    state = {"interrupted": False}
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if in_main_thread else None
-
-    def handler(signum, frame):
-        if state["interrupted"]:  # a second Ctrl-C interrupts at once
-            raise KeyboardInterrupt
-        state["interrupted"] = True
-        print("\nfit: Ctrl-C received; stopping at the end of this batch "
-              "(press again to abort now)", file=sys.stderr)
-
-    installed = False
-    if in_main_thread and previous is signal.default_int_handler:
-        signal.signal(signal.SIGINT, handler)
-        installed = True
-    try:
-        yield lambda: state["interrupted"]
-    finally:
-        if installed:
-            signal.signal(signal.SIGINT, previous)
+def clone_model(model):
+    """A new model with ``model``'s architecture and freshly initialised weights (Keras)."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model: expected a Sequential, got {type(model).__name__}")
+    return Sequential.from_config(model.get_config())
 
 
-class _Progress:
-    """Keras 3's per-epoch progress line: ``313/313 - 1s - 3ms/step - accuracy: ... - loss: ...``.
-
-    verbose=1 redraws a bar in place on a terminal (and prints only the final line
-    elsewhere); verbose=2 prints one line per epoch.
-    """
-
-    width = 20
-
-    def __init__(self, steps, verbose):
-        self.steps = steps
-        self.verbose = verbose
-        self.interactive = verbose == 1 and sys.stdout.isatty()
-        self.last_draw = 0.0
-
-    @staticmethod
-    def _metrics(logs):
-        # Keras' format: 4 decimals, or scientific notation for values of 1e-3 and below.
-        return "".join(f" - {key}: {value:.4f}" if abs(value) > 1e-3 else
-                       f" - {key}: {value:.4e}" for key, value in sorted(logs.items()))
-
-    @staticmethod
-    def _timing(elapsed, steps):
-        per_step = elapsed / max(steps, 1)
-        per_step_text = (f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3
-                         else f"{per_step * 1e6:.0f}us/step")
-        return f"{elapsed:.0f}s", per_step_text
-
-    def update(self, step, logs, elapsed):
-        if not self.interactive or step == self.steps:
-            return
-        now = time.perf_counter()
-        if now - self.last_draw < 0.1:
-            return
-        self.last_draw = now
-        filled = int(self.width * step / self.steps)
-        bar = "━" * filled + " " * (self.width - filled)
-        total, per_step = self._timing(elapsed, step)
-        line = f"\r{step:>{len(str(self.steps))}}/{self.steps} {bar} {total} {per_step}"
-        sys.stdout.write(line + self._metrics(logs))
-        sys.stdout.flush()
-
-    def finish(self, steps, logs, elapsed):
-        if not self.verbose:
-            return
-        total, per_step = self._timing(elapsed, steps)
-        if self.verbose == 1:
-            line = f"{steps}/{self.steps} {'━' * self.width} {total} {per_step}"
-        else:
-            line = f"{steps}/{self.steps} - {total} - {per_step}"
-        text = line + self._metrics(logs)
-        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-        try:
-            text.encode(encoding)
-        except (UnicodeEncodeError, LookupError):
-            text = text.replace("━", "=")
-        sys.stdout.write(("\r" if self.interactive else "") + text + "\n")
-        sys.stdout.flush()
+def model_from_json(json_string):
+    """A model from :meth:`Sequential.to_json` (nprnn's) or Keras' ``to_json`` text."""
+    return _files().model_from_json(json_string)
 
 
 def load_model(filepath, compile=True):
@@ -823,6 +819,4 @@ def load_model(filepath, compile=True):
 
     See :func:`nprnn.saving.load_model`; ``compile=False`` returns it uncompiled.
     """
-    from nprnn import saving
-
-    return saving.load_model(filepath, compile=compile)
+    return _files().load_model(filepath, compile=compile)

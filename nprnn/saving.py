@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from nprnn import interop, losses, optimizers
-from nprnn import layers as layers_module
+from nprnn import interop, losses, models, optimizers
 from nprnn._io import atomic_open, atomic_path, create_checked_dataset
+from nprnn.models import Sequential
 
 FORMAT_VERSION = 1
 """Version of the files this release writes; files of every version up to it keep loading."""
@@ -94,8 +95,6 @@ def _model_document(model, include_optimizer=True):
 
 def _model_from_document(document, source, compile=True):
     """Rebuild (uncompiled weights aside) the model a document describes."""
-    from nprnn.models import Sequential
-
     if not isinstance(document, dict) or document.get("format") != "nprnn":
         raise ValueError(f"{source}: not an nprnn model file (no nprnn configuration)")
     version = document.get("format_version")
@@ -105,12 +104,7 @@ def _model_from_document(document, source, compile=True):
         raise ValueError(f"{source}: written by a newer nprnn (format {version}); this release "
                          f"reads formats up to {FORMAT_VERSION}")
     try:
-        model_config = document["model"]["config"]
-        model = Sequential(name=model_config.get("name"))
-        for entry in model_config["layers"]:
-            model.add(layers_module.deserialize(entry["class_name"], entry["config"]))
-        if not model.built and model_config.get("input_shape") is not None:
-            model.build(tuple(model_config["input_shape"]))
+        model = Sequential.from_config(document["model"]["config"])
     except (KeyError, TypeError) as error:
         raise ValueError(f"{source}: the model configuration is incomplete ({error!r})") from None
     compile_config = document.get("compile")
@@ -430,3 +424,31 @@ def _load_weights_file(model, filepath):
         return
     loaded = _load_native(path, compile=False)
     _set_loaded_weights(model, loaded.get_weights(), None, source)
+
+
+def model_from_json(json_string):
+    """A model from :meth:`Sequential.to_json` (nprnn's) or from Keras' ``to_json`` text.
+
+    The architecture only: weights are freshly initialised, as in Keras.
+    """
+    if not isinstance(json_string, (str, bytes)):
+        raise TypeError(f"json_string: expected a JSON str, got {type(json_string).__name__}")
+    try:
+        document = json.loads(json_string)
+    except ValueError as error:
+        raise ValueError(f"json_string: not valid JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("class_name") != "Sequential":
+        raise ValueError("json_string: expected a Sequential model's JSON, got "
+                         f"{str(document)[:60]!r}")
+    config = document.get("config")
+    is_nprnn = isinstance(config, dict) and all(
+        isinstance(entry, dict) and "module" not in entry for entry in config.get("layers", []))
+    if is_nprnn and "build_input_shape" not in config:
+        try:
+            return Sequential.from_config(config)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"json_string: incomplete model configuration ({error!r})") from None
+    return interop.model_from_keras_config(document, "json_string")
+
+
+models.register_file_io(sys.modules[__name__])

@@ -60,6 +60,7 @@ from nprnn.kernels.reference.losses import (
 from nprnn.kernels.reference.optimizers import rmsprop_update
 from nprnn.kernels.reference.recurrence import (
     RecurrenceCache,
+    masked_output_factor,
     recurrence_backward,
     recurrence_forward,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "gather_rows",
     "gathered_projection_backward",
     "gathered_projection_forward",
+    "masked_output_factor",
     "projected_rows_backward",
     "recurrence_backward",
     "recurrence_forward",

@@ -151,3 +151,27 @@ def recurrence_backward(step_backward, dhidden, dfinal_states, cache):
 def _state_shape(step_cache):
     """(N, H) of a step's states, read from its cache's ``h_prev``."""
     return step_cache.h_prev.shape
+
+
+def masked_output_factor(mask, zero_output_for_mask=False):
+    r"""What a masked layer outputs at each step, as a 0/1 factor on the carried ``h``.
+
+    Keras (``backend.rnn``) outputs at a masked step the output of the step before, which
+    is the carried state, except before the first unmasked step, where it is 0; with
+    ``zero_output_for_mask`` a masked step outputs 0::
+
+        factor[n, t] = m[n, t]                        (zero_output_for_mask)
+                     = 1 if any m[n, :t+1] else 0     (otherwise)
+
+    Parameters
+    ----------
+    mask : bool ndarray, shape (N, T)
+    zero_output_for_mask : bool
+
+    Returns
+    -------
+    bool ndarray, shape (N, T)
+    """
+    if zero_output_for_mask:
+        return mask
+    return np.logical_or.accumulate(mask, axis=1)
