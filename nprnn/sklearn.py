@@ -27,7 +27,6 @@ sorted, and ``predict_proba`` gives ``P(classes_[1])`` in its second column.
 from __future__ import annotations
 
 import contextlib
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
@@ -36,7 +35,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from nprnn import _random, callbacks, layers, optimizers
+from nprnn import _random, callbacks, kernels, layers, optimizers
+from nprnn._validation import (
+    as_token_ids,
+    check_float,
+    check_non_negative_int,
+    check_positive_int,
+    check_verbose,
+)
+from nprnn.models import Sequential
 from nprnn.utils.sequence import pad_sequences
 
 try:  # scikit-learn >= 1.6
@@ -46,36 +53,15 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 __all__ = ["PadSequences", "RNNClassifier"]
 
-_OPTIMIZERS = {"rmsprop": optimizers.RMSprop, "adam": optimizers.Adam, "sgd": optimizers.SGD}
-
-
 def _validate_data(estimator, X, reset, **kwargs):
     if _sk_validate_data is not None:
         return _sk_validate_data(estimator, X, reset=reset, **kwargs)
     return estimator._validate_data(X, reset=reset, **kwargs)  # pragma: no cover
 
 
-def _check_int(value, name, low, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int >= {low}, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-    return int(value)
-
-
-def _check_real(value, name, low, high, low_open=False, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if not np.isfinite(value) or too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name}: expected a number in {interval}, got {value}")
-    return value
+def _optional(check, value, name):
+    """``check(value, name)``, or None when ``value`` is None."""
+    return None if value is None else check(value, name)
 
 
 @contextlib.contextmanager
@@ -172,22 +158,23 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     # -- validation -----------------------------------------------------------------------
     def _check_params(self):
         params = {
-            "input_dim": _check_int(self.input_dim, "input_dim", 1, allow_none=True),
-            "embedding_dim": _check_int(self.embedding_dim, "embedding_dim", 1),
-            "units": _check_int(self.units, "units", 1),
-            "learning_rate": _check_real(self.learning_rate, "learning_rate", 0.0, np.inf,
+            "input_dim": _optional(check_positive_int, self.input_dim, "input_dim"),
+            "embedding_dim": check_positive_int(self.embedding_dim, "embedding_dim"),
+            "units": check_positive_int(self.units, "units"),
+            "learning_rate": check_float(self.learning_rate, "learning_rate", low=0.0,
                                          low_open=True),
-            "epochs": _check_int(self.epochs, "epochs", 1),
-            "batch_size": _check_int(self.batch_size, "batch_size", 1),
-            "validation_fraction": _check_real(self.validation_fraction, "validation_fraction",
-                                               0.0, 1.0, high_open=True),
-            "patience": _check_int(self.patience, "patience", 0, allow_none=True),
-            "verbose": _check_int(self.verbose, "verbose", 0),
+            "epochs": check_positive_int(self.epochs, "epochs"),
+            "batch_size": check_positive_int(self.batch_size, "batch_size"),
+            "validation_fraction": check_float(self.validation_fraction, "validation_fraction",
+                                               low=0.0, high=1.0, high_open=True),
+            "patience": _optional(check_non_negative_int, self.patience, "patience"),
+            "verbose": check_verbose(self.verbose),
         }
-        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in _OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {sorted(_OPTIMIZERS)}, got "
+        if not isinstance(self.optimizer, str):  # a name: an instance would be shared by clones
+            raise ValueError(f"optimizer: expected a name such as 'rmsprop', got "
                              f"{self.optimizer!r}")
-        params["optimizer"] = self.optimizer.lower()
+        optimizers.get(self.optimizer)  # refuses unknown names, listing the known ones
+        params["optimizer"] = self.optimizer
         return params
 
     def _validate_ids(self, X, reset):
@@ -195,29 +182,22 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                            ensure_min_features=1)
         if X.dtype.kind == "b":
             X = X.astype(np.intp)
-        if X.dtype.kind not in "iuf":
-            raise TypeError(f"X: expected integer token ids, got dtype {X.dtype}")
-        if X.dtype.kind == "f":
-            if np.any(X != np.floor(X)):
-                raise ValueError("X: expected integer token ids (padded sequences such as "
-                                 "pad_sequences gives), found fractional values")
-            if X.size and X.max() >= np.iinfo(np.int64).max:
-                raise ValueError("X: token ids too large")
-        if X.size and X.min() < 0:
+        if X.size and X.min() < 0:  # scikit-learn's checks look for "Negative values"
             raise ValueError(f"X: Negative values in data passed to {type(self).__name__}: "
                              f"token ids must be >= 0, found {X.min()}")
-        return X.astype(np.int64, copy=False)
+        if X.dtype.kind == "f" and X.size and X.max() >= np.iinfo(np.int64).max:
+            raise ValueError("X: token ids too large")
+        return as_token_ids(X, "X").astype(np.int64, copy=False)
 
     # -- fitting --------------------------------------------------------------------------
     def _build(self, params, timesteps):
-        from nprnn.models import Sequential
-
         model = Sequential(name="rnn_classifier")
         model.add(layers.Embedding(self.input_dim_, params["embedding_dim"],
                                    input_length=timesteps, name="embedding"))
         model.add(layers.SimpleRNN(params["units"], name="simple_rnn"))
         model.add(layers.Dense(1, activation="sigmoid", name="dense"))
-        optimizer = _OPTIMIZERS[params["optimizer"]](learning_rate=params["learning_rate"])
+        optimizer = optimizers.get(params["optimizer"])
+        optimizer.learning_rate = params["learning_rate"]
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
         return model
 
@@ -308,7 +288,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n, 2)."""
         logits = self.decision_function(X)
-        positive = 0.5 * (1.0 + np.tanh(0.5 * logits))  # sigmoid, no overflow
+        positive = kernels.active().sigmoid(logits)
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X):
@@ -398,7 +378,7 @@ class PadSequences(TransformerMixin, BaseEstimator):
         if self.maxlen is None:
             self.maxlen_ = max((len(s) for s in X), default=0)
         else:
-            self.maxlen_ = _check_int(self.maxlen, "maxlen", 1)
+            self.maxlen_ = check_positive_int(self.maxlen, "maxlen")
         return self
 
     def transform(self, X):
@@ -406,7 +386,7 @@ class PadSequences(TransformerMixin, BaseEstimator):
         X = self._sequences(X, reset=False)
         maxlen = getattr(self, "maxlen_", None)
         if maxlen is None and self.maxlen is not None:
-            maxlen = _check_int(self.maxlen, "maxlen", 1)
+            maxlen = check_positive_int(self.maxlen, "maxlen")
         expected = getattr(self, "n_features_in_", None)
         if expected is not None and isinstance(X, np.ndarray) and X.shape[1] != expected:
             raise ValueError(f"X has {X.shape[1]} features, but PadSequences is expecting "

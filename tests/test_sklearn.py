@@ -104,6 +104,17 @@ def test_bad_hyperparameters_fail_in_fit(params, match):
         RNNClassifier(**params).fit(X, y)
 
 
+def test_optimizer_is_looked_up_by_name_in_nprnn_optimizers():
+    X, y = last_token_data(20)
+    for name, kind in (("adam", nprnn.optimizers.Adam), ("SGD", nprnn.optimizers.SGD)):
+        clf = RNNClassifier(optimizer=name, learning_rate=0.03, epochs=1, random_state=0)
+        optimizer = clf.fit(X, y).model_.optimizer
+        assert isinstance(optimizer, kind) and optimizer.learning_rate == 0.03
+    # an instance would be shared by every clone of the estimator (and fit twice)
+    with pytest.raises(ValueError, match="optimizer: expected a name"):
+        RNNClassifier(optimizer=nprnn.optimizers.RMSprop(), epochs=1).fit(X, y)
+
+
 def test_fit_predict_with_string_labels():
     X, y = last_token_data()
     clf = RNNClassifier(epochs=15, batch_size=16, learning_rate=1e-2, random_state=0)
