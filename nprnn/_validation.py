@@ -47,8 +47,9 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
 
 def check_choice(value, name, choices):
     """Return ``value`` if it is one of ``choices``, else raise listing them."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    if (value is not None and not isinstance(value, str)) or value not in choices:
+        listed = sorted(c for c in choices if c is not None) + [None] * (None in choices)
+        raise ValueError(f"{name}: expected one of {listed}, got {value!r}")
     return value
 
 

@@ -620,12 +620,12 @@ class Sequential:
         if not math.isfinite(loss):
             for callback in callback_list:  # TerminateOnNaN reports it as Keras' does
                 callback.on_train_batch_end(step, {"loss": loss})
-            what = f"the loss became {loss}"
+            what = f"the loss became {loss} at epoch {epoch + 1}, batch {step + 1}"
         else:
-            what = "the update gave non-finite weights or optimizer state"
-        warnings.warn(f"fit: {what} at epoch {epoch + 1}, batch {step + 1}; training stopped "
-                      "and the weights from before that batch are kept", RuntimeWarning,
-                      stacklevel=3)
+            what = (f"the update at epoch {epoch + 1}, batch {step + 1} gave non-finite weights "
+                    "or optimizer state")
+        warnings.warn(f"fit: {what}; training stopped and the weights from before that batch "
+                      "are kept", RuntimeWarning, stacklevel=3)
         self.stop_training = True
 
     def _fit_data(self, x, y, sample_weight, class_weight, validation_split, validation_data):
