@@ -1,4 +1,172 @@
-"""Numba twins of the hot kernels (being rebuilt on the cell + driver structure)."""
+r"""Numba twins of the hot kernels of :mod:`nprnn.kernels.reference`.
 
-from nprnn.kernels.reference import *  # noqa: F401,F403
-from nprnn.kernels.reference import __all__  # noqa: F401
+Drop-in module: every public name of the reference is here with the same signature and the
+same results (to rounding). Compiled with Numba:
+
+==============================================  ===========================================
+``rnn_forward``, ``rnn_backward``               SimpleRNN sequence pair (:mod:`.simple_rnn`)
+``lstm_forward``, ``lstm_backward``             LSTM sequence pair (:mod:`.lstm`)
+``gru_forward``, ``gru_backward``               GRU, ``reset_after=True`` (:mod:`.gru`)
+``gru_reset_before_forward``, ``..._backward``  GRU, ``reset_after=False`` (:mod:`.gru`)
+``gather_rows``, ``scatter_add_rows``           row gather and its adjoint (:mod:`.rows`)
+``gathered_projection_forward/backward``,       the same, called on the projected table or
+``embedding_forward/backward``                  the embedding (:mod:`.rows`)
+``rmsprop_update``                              Keras' RMSprop step (:mod:`.rmsprop`)
+==============================================  ===========================================
+
+The others (the step pairs, the generic driver, dense, activations, losses) are the reference
+functions themselves, re-exported unchanged. A compiled sequence forward returns a cache of
+its own (a NamedTuple of this package: the gates its backward reads); a compiled backward
+only ever receives such a cache, or the reference's when its forward fell back to the
+reference (an activation the compiled cells do not implement: anything but tanh, sigmoid,
+relu, linear), which it hands to the reference backward.
+
+Design, for the chapter's sizes (N=64 sequences, T=100 steps, H=8 units), where the cost of
+a step is overhead and ``tanh``/``sigmoid``, not arithmetic:
+
+* Each public function is a thin Python wrapper: it lays the arguments out (C-contiguous, the
+  dtype of ``projected``, states and masks transposed) and calls one ``@njit(cache=True)``
+  core. The kernels trust their inputs: shapes and dtypes are validated once, at the public
+  boundary, by the layers.
+* Inside the recurrence, states, gates and their gradients are kept batch-innermost,
+  (rows, N), so that every inner loop runs over the batch and LLVM vectorises it (8 or 16
+  lanes); the (N, T, rows) arrays of the signatures are read and written one step at a time.
+  The loops are small functions of :mod:`._loops`. Nothing is allocated in the time loop.
+  The SimpleRNN forward runs large prediction batches in blocks of 256 sequences (cache
+  locality), optionally on all threads (``switches.PARALLEL_MIN_BATCH``). What a backward
+  pass reads is stored time-major by its forward, (T, rows, N): nothing is recomputed.
+* A mask costs one blend per state and step in the forward, one split of each state's
+  gradient in the backward; a recurrent dropout mask one multiply of h_{t-1} and one of its
+  gradient. Without them those loops are skipped (a flag per call, not per element).
+* float32 uses :func:`nprnn.kernels._fast_math.tanh_f32` and ``sigmoid_f32``, vectorisable
+  approximations within 1 ulp of the correctly rounded value (tanh: max 0.5 ulp measured over
+  all 2^32 inputs; see that module); ``switches.USE_FAST_TANH_FLOAT32 = False`` switches
+  float32 to libm. float64 uses the exact ``np.tanh`` and the reference's sigmoid formula and
+  matches the reference to ~1e-15 relative.
+* Fast-math: only ``contract`` (a * b + c fused into one FMA, one rounding instead of two;
+  no reassociation, NaN/inf/signed zeros keep their IEEE meaning), plus
+  ``error_model='numpy'``. See ``_fast_math.JIT_OPTIONS``.
+* The weight gradients of backpropagation through time are accumulated per sequence
+  (``acc[k, j, n] += h~_{t-1}[k, n] dz_t[j, n]``, vectorised over n), then summed over n in a
+  fixed order after the time loop; results are bitwise reproducible and independent of the
+  thread count. The accumulation and the gradient reaching h_{t-1} (``dz Wh^T``) share one
+  pass over dz. Beyond ``switches.ACC_MAX_ELEMENTS`` the accumulation goes straight into dWh
+  (same determinism, slower).
+* No BLAS path: every product is a loop (at H = 8 the loops beat BLAS 4-5x; for wide layers,
+  H >= 32, BLAS would win and is not used).
+* Numba's on-disk cache is keyed on the file of each compiled function; an edit to
+  :mod:`._loops` alone does not invalidate the cached cells that call it (clear
+  ``nprnn/kernels/compiled/__pycache__`` after editing it).
+"""
+
+from nprnn.kernels.compiled import switches
+from nprnn.kernels.compiled.gru import (
+    gru_backward,
+    gru_forward,
+    gru_reset_before_backward,
+    gru_reset_before_forward,
+)
+from nprnn.kernels.compiled.lstm import lstm_backward, lstm_forward
+from nprnn.kernels.compiled.rmsprop import rmsprop_update
+from nprnn.kernels.compiled.rows import (
+    embedding_backward,
+    embedding_forward,
+    gather_rows,
+    gathered_projection_backward,
+    gathered_projection_forward,
+    scatter_add_rows,
+)
+from nprnn.kernels.compiled.simple_rnn import rnn_backward, rnn_forward
+from nprnn.kernels.reference import (
+    ACTIVATIONS,
+    GRUResetBeforeStepCache,
+    GRUStepCache,
+    LSTMStepCache,
+    RecurrenceCache,
+    StepCache,
+    activation_backward,
+    activation_forward,
+    dense_backward,
+    dense_forward,
+    gru_reset_before_step_backward,
+    gru_reset_before_step_forward,
+    gru_step_backward,
+    gru_step_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+    masked_output_factor,
+    projected_rows_backward,
+    recurrence_backward,
+    recurrence_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+    sigmoid,
+    sigmoid_binary_crossentropy,
+    sigmoid_binary_crossentropy_backward,
+    softmax,
+)
+
+#: The names compiled here; every other public name is the reference's own function.
+COMPILED = (
+    "embedding_backward",
+    "embedding_forward",
+    "masked_output_factor",
+    "gather_rows",
+    "gathered_projection_backward",
+    "gathered_projection_forward",
+    "gru_backward",
+    "gru_forward",
+    "gru_reset_before_backward",
+    "gru_reset_before_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rmsprop_update",
+    "rnn_backward",
+    "rnn_forward",
+    "scatter_add_rows",
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "COMPILED",
+    "GRUResetBeforeStepCache",
+    "GRUStepCache",
+    "LSTMStepCache",
+    "RecurrenceCache",
+    "StepCache",
+    "activation_backward",
+    "activation_forward",
+    "dense_backward",
+    "dense_forward",
+    "embedding_backward",
+    "embedding_forward",
+    "gather_rows",
+    "gathered_projection_backward",
+    "gathered_projection_forward",
+    "gru_backward",
+    "gru_forward",
+    "gru_reset_before_backward",
+    "gru_reset_before_forward",
+    "gru_reset_before_step_backward",
+    "gru_reset_before_step_forward",
+    "gru_step_backward",
+    "gru_step_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "lstm_step_backward",
+    "lstm_step_forward",
+    "projected_rows_backward",
+    "recurrence_backward",
+    "recurrence_forward",
+    "rmsprop_update",
+    "rnn_backward",
+    "rnn_forward",
+    "rnn_step_backward",
+    "rnn_step_forward",
+    "scatter_add_rows",
+    "sigmoid",
+    "sigmoid_binary_crossentropy",
+    "sigmoid_binary_crossentropy_backward",
+    "softmax",
+    "switches",
+]

@@ -27,7 +27,23 @@ Where each equation lives:
 * :mod:`.recurrence` -- the one sequence driver: any cell's step pair over T steps, with masks
   and recurrent dropout.
 * :mod:`.simple_rnn`, :mod:`.lstm`, :mod:`.gru` -- each cell's step pair, and its sequence
-  pair (the driver called with that step).
+  pair (the driver called with that step):
+
+  ========================================  =====================================================
+  ``rnn_step_forward/backward``             SimpleRNN, ``h = f(a + h~ Wh)``; weights ``(Wh,)``
+  ``lstm_step_forward/backward``            LSTM, gates i, f, c, o; states (h, c); ``(Wh,)``
+  ``gru_step_forward/backward``             GRU ``reset_after=True``; ``(Wh, recurrent_bias)``
+  ``gru_reset_before_step_forward/...``     GRU ``reset_after=False``; ``(Wh,)``
+  ``rnn_forward``, ``lstm_forward``,        the sequence pairs: ``hidden, final_states, cache =
+  ``gru_forward``,                          forward(projected, initial_states, weights, mask,
+  ``gru_reset_before_forward``              recurrent_mask, ...)`` and ``dprojected,
+  (and their ``_backward``)                 dinitial_states, dweights = backward(dhidden,
+                                            dfinal_states, cache)``
+  ========================================  =====================================================
+
+  Recurrent dropout: ONE mask (N, H) per sequence, shared by all gates of a cell and applied
+  to :math:`h_{t-1}` inside the recurrent products only (Keras 3 and 2 draw one per gate
+  when ``recurrent_dropout > 0``; see :mod:`.lstm`, :mod:`.gru`).
 * :mod:`.losses`, :mod:`.optimizers` -- binary cross-entropy from the logits; RMSprop.
 
 Every recurrent cell computes ``a_t = x_t Wx + b`` for all steps before the time loop (the
@@ -53,9 +69,28 @@ from nprnn.kernels.reference.dense import (
     projected_rows_backward,
     scatter_add_rows,
 )
+from nprnn.kernels.reference.gru import (
+    GRUResetBeforeStepCache,
+    GRUStepCache,
+    gru_backward,
+    gru_forward,
+    gru_reset_before_backward,
+    gru_reset_before_forward,
+    gru_reset_before_step_backward,
+    gru_reset_before_step_forward,
+    gru_step_backward,
+    gru_step_forward,
+)
 from nprnn.kernels.reference.losses import (
     sigmoid_binary_crossentropy,
     sigmoid_binary_crossentropy_backward,
+)
+from nprnn.kernels.reference.lstm import (
+    LSTMStepCache,
+    lstm_backward,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
 )
 from nprnn.kernels.reference.optimizers import rmsprop_update
 from nprnn.kernels.reference.recurrence import (
@@ -74,6 +109,9 @@ from nprnn.kernels.reference.simple_rnn import (
 
 __all__ = [
     "ACTIVATIONS",
+    "GRUResetBeforeStepCache",
+    "GRUStepCache",
+    "LSTMStepCache",
     "RecurrenceCache",
     "StepCache",
     "activation_backward",
@@ -86,6 +124,18 @@ __all__ = [
     "gathered_projection_backward",
     "gathered_projection_forward",
     "masked_output_factor",
+    "gru_backward",
+    "gru_forward",
+    "gru_reset_before_backward",
+    "gru_reset_before_forward",
+    "gru_reset_before_step_backward",
+    "gru_reset_before_step_forward",
+    "gru_step_backward",
+    "gru_step_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "lstm_step_backward",
+    "lstm_step_forward",
     "projected_rows_backward",
     "recurrence_backward",
     "recurrence_forward",

@@ -1,0 +1,262 @@
+r"""The loops every compiled cell is written with, on batch-innermost (rows, N) arrays.
+
+A cell's state, gates and gradients live as (rows, N) arrays inside the compiled kernels, so
+that every innermost loop runs over the batch (contiguous, no reduction): LLVM vectorises it.
+The (N, T, rows) arrays of the public signatures are read and written one step at a time by
+:func:`load_step` and :func:`store_step`. Nothing here allocates.
+
+Activations are named by an integer *kind* (:data:`KINDS`); their derivatives are taken from
+the outputs, as the reference does (tanh' = 1 - y^2, sigmoid' = y (1 - y), relu' = [y > 0]).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nprnn.kernels._fast_math import JIT_OPTIONS, sigmoid_f32, tanh_f32
+
+LINEAR, TANH, SIGMOID, RELU = 0, 1, 2, 3
+#: Activations the compiled cells implement; any other name runs the NumPy reference.
+KINDS = {"linear": LINEAR, "tanh": TANH, "sigmoid": SIGMOID, "relu": RELU}
+
+
+@njit(**JIT_OPTIONS)
+def activate(kind, fast, z, out):
+    """``out = f(z)`` elementwise over (R, N); ``fast`` selects the float32 approximations."""
+    R, B = z.shape
+    if kind == TANH:
+        if fast:
+            for r in range(R):
+                for b in range(B):
+                    out[r, b] = tanh_f32(z[r, b])
+        else:
+            for r in range(R):
+                for b in range(B):
+                    out[r, b] = np.tanh(z[r, b])
+    elif kind == SIGMOID:
+        if fast:
+            for r in range(R):
+                for b in range(B):
+                    out[r, b] = sigmoid_f32(z[r, b])
+        else:  # the reference's form: exp(-|z|) never overflows
+            one = z.dtype.type(1)
+            for r in range(R):
+                for b in range(B):
+                    v = z[r, b]
+                    e = np.exp(-abs(v))
+                    out[r, b] = (one if v >= 0 else e) / (one + e)
+    elif kind == RELU:
+        for r in range(R):
+            for b in range(B):
+                v = z[r, b]
+                out[r, b] = 0 if v < 0 else v
+    else:
+        for r in range(R):
+            for b in range(B):
+                out[r, b] = z[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def times_derivative(kind, y, d, out):
+    """``out = d * f'`` (R, N), with f' written from the output ``y = f(z)``; ``out`` may
+    be ``d``."""
+    R, B = y.shape
+    one = y.dtype.type(1)
+    if kind == TANH:
+        for r in range(R):
+            for b in range(B):
+                v = y[r, b]
+                out[r, b] = d[r, b] * (one - v * v)
+    elif kind == SIGMOID:
+        for r in range(R):
+            for b in range(B):
+                v = y[r, b]
+                out[r, b] = d[r, b] * (v * (one - v))
+    elif kind == RELU:
+        for r in range(R):
+            for b in range(B):
+                out[r, b] = d[r, b] if y[r, b] > 0 else 0
+    else:
+        for r in range(R):
+            for b in range(B):
+                out[r, b] = d[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def load_step(src, t, out):
+    """``out[r, n] = src[n, t, r]``: one step of an (N, T, R) array, transposed."""
+    B = src.shape[0]
+    R = out.shape[0]
+    for b in range(B):
+        for r in range(R):
+            out[r, b] = src[b, t, r]
+
+
+@njit(**JIT_OPTIONS)
+def add_step(src, t, out):
+    """``out[r, n] += src[n, t, r]``."""
+    B = src.shape[0]
+    R = out.shape[0]
+    for b in range(B):
+        for r in range(R):
+            out[r, b] += src[b, t, r]
+
+
+@njit(**JIT_OPTIONS)
+def store_step(x, dst, t):
+    """``dst[n, t, r] = x[r, n]``."""
+    R, B = x.shape
+    for b in range(B):
+        for r in range(R):
+            dst[b, t, r] = x[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def transpose_into(src, out):
+    """``out[r, n] = src[n, r]``."""
+    B, R = src.shape
+    for b in range(B):
+        for r in range(R):
+            out[r, b] = src[b, r]
+
+
+@njit(**JIT_OPTIONS)
+def add_product(x, W, c0, out):
+    """``out[r, n] += sum_k x[k, n] W[k, c0 + r]``: rows of ``x^T W[:, c0:c0+R]``."""
+    K, B = x.shape
+    R = out.shape[0]
+    for k in range(K):
+        for r in range(R):
+            w = W[k, c0 + r]
+            for b in range(B):
+                out[r, b] += x[k, b] * w
+
+
+@njit(**JIT_OPTIONS)
+def product_transposed(d, W, c0, out, accumulate):
+    """``out[k, n] (+)= sum_r d[r, n] W[k, c0 + r]``: the gradient through :func:`add_product`."""
+    R, B = d.shape
+    K = out.shape[0]
+    for k in range(K):
+        if not accumulate:
+            for b in range(B):
+                out[k, b] = 0
+        for r in range(R):
+            w = W[k, c0 + r]
+            for b in range(B):
+                out[k, b] += d[r, b] * w
+
+
+@njit(**JIT_OPTIONS)
+def accumulate_outer(x, d, acc, dW, c0, per_sequence):
+    """The weight gradient of :func:`add_product`, ``dW[k, c0 + r] += sum_n x[k, n] d[r, n]``.
+
+    ``per_sequence``: into ``acc[k, c0 + r, n]`` (vectorised over n; summed over n in a fixed
+    order by :func:`reduce_sequences` after the time loop); otherwise straight into ``dW``,
+    n ascending. Either order is fixed, so results are bitwise reproducible.
+    """
+    K, B = x.shape
+    R = d.shape[0]
+    if per_sequence:
+        for k in range(K):
+            for r in range(R):
+                for b in range(B):
+                    acc[k, c0 + r, b] += x[k, b] * d[r, b]
+    else:
+        for k in range(K):
+            for r in range(R):
+                s = dW[k, c0 + r]
+                for b in range(B):
+                    s += x[k, b] * d[r, b]
+                dW[k, c0 + r] = s
+
+
+@njit(**JIT_OPTIONS)
+def backprop_product(x, d, W, c0, acc, dW, per_sequence, out, accumulate):
+    """Both gradients of ``out += x^T W[:, c0:c0+R]`` in one pass over ``d`` (R, N):
+    :func:`accumulate_outer` (the weight gradient) and :func:`product_transposed` (the
+    gradient reaching ``x``, written or added into ``out``)."""
+    K, B = x.shape
+    R = d.shape[0]
+    if not per_sequence:
+        accumulate_outer(x, d, acc, dW, c0, per_sequence)
+        product_transposed(d, W, c0, out, accumulate)
+        return
+    for k in range(K):
+        if not accumulate:
+            for b in range(B):
+                out[k, b] = 0
+        for r in range(R):
+            w = W[k, c0 + r]
+            for b in range(B):
+                v = d[r, b]
+                acc[k, c0 + r, b] += x[k, b] * v
+                out[k, b] += v * w
+
+
+@njit(**JIT_OPTIONS)
+def reduce_sequences(acc, dW):
+    """``dW[k, r] = sum_n acc[k, r, n]``, n ascending."""
+    K, R, B = acc.shape
+    for k in range(K):
+        for r in range(R):
+            s = dW.dtype.type(0)
+            for b in range(B):
+                s += acc[k, r, b]
+            dW[k, r] = s
+
+
+@njit(**JIT_OPTIONS)
+def load_keep(mask, t, keep):
+    """``keep[n] = mask[n, t]``."""
+    for b in range(keep.shape[0]):
+        keep[b] = mask[b, t]
+
+
+@njit(**JIT_OPTIONS)
+def blend(keep, new, state):
+    """``state = new`` where ``keep[n]``; masked sequences keep their state."""
+    R, B = state.shape
+    for r in range(R):
+        for b in range(B):
+            state[r, b] = new[r, b] if keep[b] else state[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def split_gradient(keep, g, carried):
+    """``carried = g`` where masked, 0 elsewhere; ``g = 0`` where masked (in place)."""
+    R, B = g.shape
+    for r in range(R):
+        for b in range(B):
+            v = g[r, b]
+            carried[r, b] = 0 if keep[b] else v
+            g[r, b] = v if keep[b] else 0
+
+
+@njit(**JIT_OPTIONS)
+def multiply(x, m, out):
+    """``out = x * m`` elementwise (R, N)."""
+    R, B = x.shape
+    for r in range(R):
+        for b in range(B):
+            out[r, b] = x[r, b] * m[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def scale_by(x, m):
+    """``x *= m`` elementwise (R, N), in place (a separate loop from :func:`multiply`: an
+    output that aliases an input makes LLVM fall back to its scalar loop)."""
+    R, B = x.shape
+    for r in range(R):
+        for b in range(B):
+            x[r, b] *= m[r, b]
+
+
+@njit(**JIT_OPTIONS)
+def add_into(x, out):
+    """``out += x`` elementwise (R, N)."""
+    R, B = x.shape
+    for r in range(R):
+        for b in range(B):
+            out[r, b] += x[r, b]
