@@ -110,7 +110,6 @@ from nprnn.kernels.reference import (
 COMPILED = (
     "embedding_backward",
     "embedding_forward",
-    "masked_output_factor",
     "gather_rows",
     "gathered_projection_backward",
     "gathered_projection_forward",
@@ -140,6 +139,7 @@ __all__ = [
     "dense_forward",
     "embedding_backward",
     "embedding_forward",
+    "masked_output_factor",
     "gather_rows",
     "gathered_projection_backward",
     "gathered_projection_forward",
