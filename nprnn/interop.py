@@ -165,14 +165,15 @@ _NO_REGULARIZATION = {
 def _parse_embedding(config, where):
     required = {
         **_NO_REGULARIZATION,
-        "mask_zero": (False, "nprnn has no masking: id 0 is an ordinary token, as in the book"),
         "sparse": (False, "nprnn's Embedding gradient is dense"),
         "lora_rank": (None, "LoRA is not implemented"),
         "quantization_config": (None, "quantized layers are not implemented"),
     }
-    _check_options(config, where, {"input_dim", "output_dim", "input_length"}, required)
+    _check_options(config, where, {"input_dim", "output_dim", "input_length", "mask_zero"},
+                   required)
     try:
-        kwargs = {"input_dim": int(config["input_dim"]), "output_dim": int(config["output_dim"])}
+        kwargs = {"input_dim": int(config["input_dim"]), "output_dim": int(config["output_dim"]),
+                  "mask_zero": _flag(config, "mask_zero", False, where)}
     except (KeyError, TypeError, ValueError) as error:
         raise KerasCompatibilityError(f"{where}: needs integer input_dim and output_dim "
                                       f"({error!r})") from None
@@ -180,29 +181,157 @@ def _parse_embedding(config, where):
     return kwargs, (None if length is None else (None, int(length)))
 
 
-def _parse_simple_rnn(config, where):
-    activation = _activation_name(config.get("activation", "tanh"))
-    if activation != "tanh":
-        raise KerasCompatibilityError(f"{where}: activation={activation!r} is not supported "
-                                      "(nprnn's SimpleRNN kernels implement 'tanh')")
-    required = {
-        **_NO_REGULARIZATION,
-        "use_bias": (True, "nprnn's SimpleRNN always has a bias"),
-        "return_state": (False, "nprnn's SimpleRNN returns its outputs only"),
-        "go_backwards": (False, "nprnn reads sequences forwards"),
-        "stateful": (False, "nprnn starts every batch from h0 = 0"),
-        "time_major": (False, "nprnn takes (batch, timesteps, features)"),
-        "dropout": (0.0, "nprnn's SimpleRNN has no dropout"),
-        "recurrent_dropout": (0.0, "nprnn's SimpleRNN has no dropout"),
-    }
-    handled = {"units", "activation", "return_sequences", "unroll", "zero_output_for_mask"}
-    _check_options(config, where, handled, required)
+def _flag(config, key, default, where):
+    """A boolean option, refusing anything but true/false (a hostile file may hold anything)."""
+    value = config.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, (bool, int)) or value not in (0, 1):
+        raise KerasCompatibilityError(f"{where}: {key}={value!r} is not true or false")
+    return bool(value)
+
+
+def _rate(config, key, where):
+    value = config.get(key, 0.0)
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise KerasCompatibilityError(f"{where}: {key}={value!r} is not a rate in [0, 1)")
+    return float(value)
+
+
+def _cell_activation(config, key, default, where):
+    name = _activation_name(config.get(key, default))
+    if name not in _CELL_ACTIVATIONS:
+        raise KerasCompatibilityError(f"{where}: {key}={name!r} is not supported (nprnn's "
+                                      f"recurrent cells implement {list(_CELL_ACTIVATIONS)})")
+    return name
+
+
+_CELL_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
+# What each cell reads besides units, activation, use_bias, dropout, recurrent_dropout.
+_CELL_OPTIONS = {"SimpleRNN": (), "LSTM": ("recurrent_activation", "unit_forget_bias"),
+                 "GRU": ("recurrent_activation", "reset_after")}
+_RNN_OPTIONS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+                "zero_output_for_mask")
+_RECURRENT_REQUIRED = {
+    **_NO_REGULARIZATION,
+    "time_major": (False, "nprnn takes (batch, timesteps, features)"),
+}
+# Keras 2's `implementation` (1 or 2) and Keras 3's `use_cudnn` choose how the same maths
+# is computed; nprnn's kernels compute it one way.
+_RECURRENT_IGNORED = {"implementation", "use_cudnn"}
+
+
+def _parse_cell(family, config, where):
+    """nprnn cell keyword arguments from a Keras layer's or cell's config (LSTM/LSTMCell...)."""
+    kwargs = {"activation": _cell_activation(config, "activation", "tanh", where),
+              "use_bias": _flag(config, "use_bias", True, where),
+              "dropout": _rate(config, "dropout", where),
+              "recurrent_dropout": _rate(config, "recurrent_dropout", where)}
+    for key in _CELL_OPTIONS[family]:
+        if key == "recurrent_activation":
+            kwargs[key] = _cell_activation(config, key, "sigmoid", where)
+        else:
+            kwargs[key] = _flag(config, key, True, where)
     try:
-        kwargs = {"units": int(config["units"]),
-                  "return_sequences": bool(config.get("return_sequences", False))}
+        units = config["units"]
+        if isinstance(units, bool) or int(units) != units or units < 1:
+            raise ValueError(units)
+        kwargs["units"] = int(units)
     except (KeyError, TypeError, ValueError) as error:
-        raise KerasCompatibilityError(f"{where}: needs an integer units ({error!r})") from None
+        raise KerasCompatibilityError(f"{where}: needs a positive integer units "
+                                      f"({error!r})") from None
+    return kwargs
+
+
+def _parse_recurrent(family):
+    """The parser of Keras' SimpleRNN, LSTM or GRU layer config."""
+    def parse(config, where):
+        handled = ({"units", "activation", "use_bias", "dropout", "recurrent_dropout"}
+                   | set(_CELL_OPTIONS[family]) | set(_RNN_OPTIONS) | _RECURRENT_IGNORED)
+        _check_options(config, where, handled, _RECURRENT_REQUIRED)
+        kwargs = _parse_cell(family, config, where)
+        kwargs.update({key: _flag(config, key, False, where) for key in _RNN_OPTIONS})
+        return kwargs, None
+    return parse
+
+
+_CELL_FAMILIES = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
+
+
+def _parse_rnn(config, where):
+    """Keras' generic ``RNN(cell)`` with one SimpleRNNCell, LSTMCell or GRUCell."""
+    _check_options(config, where, {"cell"} | set(_RNN_OPTIONS) | _RECURRENT_IGNORED,
+                   _RECURRENT_REQUIRED)
+    cell = config.get("cell")
+    cell_class = cell.get("class_name") if isinstance(cell, dict) else None
+    if cell_class not in _CELL_FAMILIES:
+        raise KerasCompatibilityError(
+            f"{where}: cell {cell_class or cell!r} is not supported (nprnn's RNN drives one of "
+            f"{sorted(_CELL_FAMILIES)}; stacked or custom cells are not implemented)")
+    family = _CELL_FAMILIES[cell_class]
+    cell_config = cell.get("config") or {}
+    cell_where = f"{where} cell {cell_class}"
+    handled = ({"units", "activation", "use_bias", "dropout", "recurrent_dropout"}
+               | set(_CELL_OPTIONS[family]) | _RECURRENT_IGNORED)
+    if not isinstance(cell_config, dict):
+        raise KerasCompatibilityError(f"{cell_where}: the cell configuration is not a dict")
+    _check_options(cell_config, cell_where, handled, _RECURRENT_REQUIRED)
+    kwargs = {key: _flag(config, key, False, where) for key in _RNN_OPTIONS}
+    kwargs["cell"] = (cell_class, _parse_cell(family, cell_config, cell_where))
     return kwargs, None
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _parse_wrapped(spec, where, role):
+    """(class_name, kwargs) of the recurrent layer a Bidirectional wraps."""
+    class_name = spec.get("class_name") if isinstance(spec, dict) else None
+    if class_name not in _RECURRENT_PARSERS:
+        raise KerasCompatibilityError(
+            f"{where}: {role} {class_name or spec!r} is not supported (Bidirectional wraps one "
+            f"of {sorted(_RECURRENT_PARSERS)})")
+    config = spec.get("config") or {}
+    if not isinstance(config, dict):
+        raise KerasCompatibilityError(f"{where}: the {role} configuration is not a dict")
+    kwargs, _ = _RECURRENT_PARSERS[class_name](config, f"{where} {role} {class_name}")
+    if config.get("name") is not None:
+        kwargs["name"] = str(config["name"])
+    return class_name, kwargs
+
+
+def _parse_bidirectional(config, where):
+    """Keras' Bidirectional: merge_mode, ``layer`` and (Keras 3 always) ``backward_layer``.
+
+    Keras 2 stores the wrapped layer under its own name, Keras 3 as ``forward_<name>``;
+    both give the forward copy the name ``forward_<name>``, as nprnn does. A backward
+    layer that is the copy Keras makes anyway (same settings, reading the other way) is
+    left to nprnn to make; any other is built as given.
+    """
+    _check_options(config, where, {"layer", "backward_layer", "merge_mode"}, {})
+    merge_mode = config.get("merge_mode", "concat")
+    if merge_mode not in _MERGE_MODES:
+        raise KerasCompatibilityError(f"{where}: merge_mode={merge_mode!r} is not supported "
+                                      f"(nprnn has {list(_MERGE_MODES)})")
+    class_name, kwargs = _parse_wrapped(config.get("layer"), where, "layer")
+    kwargs["name"] = kwargs.get("name", _snake_case(class_name)).removeprefix("forward_")
+    out = {"merge_mode": merge_mode, "layer": (class_name, kwargs)}
+    if config.get("backward_layer") is not None:
+        back_class, back = _parse_wrapped(config["backward_layer"], where, "backward_layer")
+        same = {k: v for k, v in kwargs.items() if k not in ("name", "go_backwards",
+                                                             "zero_output_for_mask")}
+        same_back = {k: v for k, v in back.items() if k not in ("name", "go_backwards",
+                                                                "zero_output_for_mask")}
+        for key in ("return_sequences", "return_state"):
+            if back[key] != kwargs[key]:
+                raise KerasCompatibilityError(f"{where}: the backward layer's {key} differs "
+                                              "from the forward layer's")
+        if back_class != class_name or same != same_back or (
+                back["go_backwards"] == kwargs["go_backwards"]):
+            out["backward_layer"] = (back_class, back)
+    return out, None
 
 
 def _parse_dense(config, where):
@@ -212,19 +341,42 @@ def _parse_dense(config, where):
                                       f"(nprnn's Dense has {list(ACTIVATIONS)})")
     required = {
         **_NO_REGULARIZATION,
-        "use_bias": (True, "nprnn's Dense always has a bias"),
         "lora_rank": (None, "LoRA is not implemented"),
         "quantization_config": (None, "quantized layers are not implemented"),
     }
-    _check_options(config, where, {"units", "activation"}, required)
+    _check_options(config, where, {"units", "activation", "use_bias"}, required)
     try:
-        kwargs = {"units": int(config["units"]), "activation": activation}
+        kwargs = {"units": int(config["units"]), "activation": activation,
+                  "use_bias": _flag(config, "use_bias", True, where)}
     except (KeyError, TypeError, ValueError) as error:
         raise KerasCompatibilityError(f"{where}: needs an integer units ({error!r})") from None
     return kwargs, None
 
 
-_PARSERS = {"Embedding": _parse_embedding, "SimpleRNN": _parse_simple_rnn, "Dense": _parse_dense}
+def _parse_dropout(config, where):
+    _check_options(config, where, {"rate", "noise_shape"}, {})
+    rate = config.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise KerasCompatibilityError(f"{where}: rate={rate!r} is not a rate in [0, 1)")
+    noise_shape = config.get("noise_shape")
+    if noise_shape is not None:
+        noise_shape = _shape(noise_shape, where, "noise_shape")
+    return {"rate": float(rate), "noise_shape": noise_shape}, None
+
+
+def _parse_masking(config, where):
+    _check_options(config, where, {"mask_value"}, {})
+    value = config.get("mask_value", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise KerasCompatibilityError(f"{where}: mask_value={value!r} is not a number")
+    return {"mask_value": float(value)}, None
+
+
+_RECURRENT_PARSERS = {family: _parse_recurrent(family) for family in _CELL_OPTIONS}
+_RECURRENT_PARSERS["RNN"] = _parse_rnn
+_PARSERS = {"Embedding": _parse_embedding, "Dense": _parse_dense, "Dropout": _parse_dropout,
+            "Masking": _parse_masking, "Bidirectional": _parse_bidirectional,
+            **_RECURRENT_PARSERS}
 
 
 def _shape(value, where, key):
@@ -256,7 +408,7 @@ def parse_keras_model_config(model_config, source="model_config"):
     if class_name != "Sequential":
         raise KerasCompatibilityError(
             f"{source}: a Keras {class_name} model; nprnn reads Sequential models only (of "
-            "Embedding, SimpleRNN and Dense layers)")
+            f"{', '.join(sorted(_PARSERS))} layers)")
     config = model_config["config"]
     if isinstance(config, list):  # Keras <= 2.2
         config = {"layers": config}
@@ -307,12 +459,38 @@ def parse_keras_model_config(model_config, source="model_config"):
     return {"name": config.get("name"), "batch_shape": batch_shape, "layers": specs}
 
 
+_CELLS = {"SimpleRNNCell": "SimpleRNNCell", "LSTMCell": "LSTMCell", "GRUCell": "GRUCell"}
+
+
+def _build_layer(class_name, kwargs):
+    """An nprnn layer from a parsed ``(class_name, kwargs)``, nested specs included."""
+    kwargs = dict(kwargs)
+    if class_name == "RNN":
+        cell_class, cell_kwargs = kwargs["cell"]
+        kwargs["cell"] = getattr(layers_module, _CELLS[cell_class])(**cell_kwargs)
+    if class_name == "Bidirectional":
+        kwargs["layer"] = _build_layer(*kwargs["layer"])
+        if "backward_layer" in kwargs:
+            kwargs["backward_layer"] = _build_layer(*kwargs["backward_layer"])
+        layer = layers_module.Bidirectional(**kwargs)
+        # Keras' Bidirectional forces zero_output_for_mask = return_sequences on both
+        # directions (outputs at masked steps are 0); compute as Keras does.
+        for direction in (layer.forward_layer, layer.backward_layer):
+            direction.zero_output_for_mask = direction.return_sequences
+        return layer
+    return layers_module.LAYERS[class_name](**kwargs)
+
+
+_TAKES_SEQUENCES = ("SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional")
+
+
 def model_from_keras_config(model_config, source="model_config", first_kernel_shape=None):
     """An uncompiled, built nprnn ``Sequential`` for a Keras ``model_config``.
 
     Weights are freshly initialized; :func:`load_keras_model` then loads the file's. When
-    the configuration gives no input shape, an Embedding first takes ``(None, None)`` and a
-    SimpleRNN first takes its feature size from ``first_kernel_shape`` (the saved kernel's).
+    the configuration gives no input shape, an Embedding first takes ``(None, None)``, and a
+    recurrent (Dense) first layer with weights takes its feature size from
+    ``first_kernel_shape`` (the first saved kernel's).
     """
     parsed = parse_keras_model_config(model_config, source)
     model = Sequential(name=parsed["name"])
@@ -325,19 +503,21 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
             else:
                 kwargs = {**kwargs, "input_shape": tuple(batch_shape[1:])}
         try:
-            model.add(layers_module.LAYERS[class_name](**kwargs))
+            model.add(_build_layer(class_name, kwargs))
         except (TypeError, ValueError) as error:
             raise KerasCompatibilityError(
                 f"{source}: layer {kwargs.get('name')!r} ({class_name}): {error}") from None
     if model.built:
         return model
     first = parsed["layers"][0][0]
+    with_weights = [c for c, _ in parsed["layers"] if c not in ("Dropout", "Masking")]
     if batch_shape is None:
         if first == "Embedding":
             batch_shape = (None, None)
-        elif first_kernel_shape is not None and first == "SimpleRNN":
+        elif first_kernel_shape is not None and with_weights and \
+                with_weights[0] in _TAKES_SEQUENCES:
             batch_shape = (None, None, int(first_kernel_shape[0]))
-        elif first_kernel_shape is not None and first == "Dense":
+        elif first_kernel_shape is not None and with_weights and with_weights[0] == "Dense":
             batch_shape = (None, int(first_kernel_shape[0]))
         else:
             raise KerasCompatibilityError(f"{source}: the configuration gives no input shape")
@@ -378,29 +558,65 @@ def read_legacy_weights(group, source):
     return saved
 
 
-def read_keras3_weights(handle, model, source):
-    """Read Keras 3's ``.weights.h5`` layout for ``model``'s layers, in the same order.
+def _cell_name(layer):
+    """Keras' name of a recurrent layer's cell: 'lstm_cell', 'gru_cell', 'simple_rnn_cell'."""
+    return _snake_case(type(layer.cell).__name__)
 
-    Keras 3 files key each layer by its class (``layers/simple_rnn``, ``layers/dense_1``...),
-    not by its name; a SimpleRNN's weights sit in its cell (``layers/simple_rnn/cell/vars``).
-    """
-    saved, used = [], {}
+
+def _keras3_groups(layer):
+    """``[(path, name attribute, weight count)]`` of a layer's groups in Keras 3's layout,
+    relative to ``layers/<key>``, in ``get_weights`` order (empty groups included, as Keras
+    writes them): an RNN keeps its weights in its cell, a Bidirectional in its two layers."""
+    if isinstance(layer, layers_module.Bidirectional):
+        groups = [("vars", layer.name, 0)]
+        for role, inner in (("forward_layer", layer.forward_layer),
+                            ("backward_layer", layer.backward_layer)):
+            groups += [(f"{role}/{path}", name, count) for path, name, count in
+                       _keras3_groups(inner)]
+        return groups
+    if isinstance(layer, layers_module.RNN):
+        return [("vars", layer.name, 0), ("cell/vars", _cell_name(layer), len(layer.weights))]
+    return [("vars", layer.name, len(layer.weights))]
+
+
+def _keras3_keys(model):
+    """Keras 3's key of each layer: its class in snake case, numbered from the second one
+    (``layers/lstm``, ``layers/lstm_1``...), not its name."""
+    keys, used = [], {}
     for layer in model.layers:
         base = _snake_case(type(layer).__name__)
-        key = base if base not in used else f"{base}_{used[base] + 1}"
+        keys.append(base if base not in used else f"{base}_{used[base] + 1}")
         used[base] = used.get(base, -1) + 1
-        path = f"layers/{key}/cell/vars" if isinstance(layer, layers_module.SimpleRNN) \
-            else f"layers/{key}/vars"
-        if path not in handle:
-            if layer.weights:
+    return keys
+
+
+def read_keras3_weights(handle, model, source):
+    """Read Keras 3's ``.weights.h5`` layout (also inside ``.keras``) for ``model``'s layers.
+
+    Keras 3 files key each layer by its class (``layers/simple_rnn``, ``layers/dense_1``...),
+    not by its name; a recurrent layer's weights sit in its cell (``layers/lstm/cell/vars``),
+    a Bidirectional's in its two layers (``layers/bidirectional/forward_layer/cell/vars``,
+    then ``backward_layer``). Returns :func:`read_legacy_weights`'s list.
+    """
+    saved = []
+    for layer, key in zip(model.layers, _keras3_keys(model)):
+        names, arrays = [], []
+        for relative, _, count in _keras3_groups(layer):
+            path = f"layers/{key}/{relative}"
+            if not count:
+                continue
+            if path not in handle:
                 raise ValueError(f"{source}: no weights at {path!r} for layer {layer.name!r}")
-            continue
-        group = handle[path]
-        if any(str(i) not in group for i in range(len(group))):
-            raise ValueError(f"{source}: {path} is incomplete (members are not 0..n-1)")
-        arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
+            group = handle[path]
+            if any(str(i) not in group for i in range(len(group))):
+                raise ValueError(f"{source}: {path} is incomplete (members are not 0..n-1)")
+            names += [f"{path}/{i}" for i in range(len(group))]
+            arrays += [np.asarray(group[str(i)]) for i in range(len(group))]
         if arrays:
-            saved.append((key, [f"{path}/{i}" for i in range(len(arrays))], arrays))
+            saved.append((key, names, arrays))
+        elif layer.weights:
+            raise ValueError(f"{source}: no weights under 'layers/{key}' for layer "
+                             f"{layer.name!r}")
     return saved
 
 
@@ -703,55 +919,137 @@ def _dtype_name(model):
     return model._dtype().name
 
 
-def keras_model_config(model):
-    """A Keras ``model_config`` for an nprnn model, readable by Keras 3 (and 2).
+_RANDOM_UNIFORM = {"class_name": "RandomUniform",
+                   "config": {"minval": -0.05, "maxval": 0.05, "seed": None}}
+
+
+def _recurrent_config(layer):
+    """Keras' options of a SimpleRNN, LSTM or GRU (or a cell's, for ``RNN(cell)``): the
+    keys Keras 3 writes and tf_keras 2 accepts (Keras 3's ``seed`` is left out: tf_keras
+    refuses it, and it only seeds dropout)."""
+    cell = layer.cell
+    config = {"units": cell.units, "activation": cell.activation, "use_bias": cell.use_bias,
+              "dropout": cell.dropout, "recurrent_dropout": cell.recurrent_dropout}
+    if isinstance(cell, layers_module.LSTMCell):
+        config.update(recurrent_activation=cell.recurrent_activation,
+                      unit_forget_bias=cell.unit_forget_bias)
+    elif isinstance(cell, layers_module.GRUCell):
+        config.update(recurrent_activation=cell.recurrent_activation,
+                      reset_after=cell.reset_after)
+    return config
+
+
+def _nested(entry):
+    """A layer or cell inside another's config names its module even in legacy ``.h5``
+    files: Keras 3's Bidirectional and RNN deserialize it with the new serializer, which
+    finds ``keras.layers.LSTM`` by it (tf_keras 2 reads the key too)."""
+    return {"module": "keras.layers", **{k: v for k, v in entry.items() if k != "module"},
+            "registered_name": None}
+
+
+def _keras_layer_entry(layer, dtype, keras3=False, input_shape=None):
+    """``{"class_name", "config"}`` of one layer (``module``/``build_config`` for Keras 3)."""
+    common = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype or dtype}
+    class_name = type(layer).__name__
+    if isinstance(layer, layers_module.Embedding):
+        specific = {"input_dim": layer.input_dim, "output_dim": layer.output_dim,
+                    "embeddings_initializer": _RANDOM_UNIFORM,
+                    "embeddings_regularizer": None, "activity_regularizer": None,
+                    "embeddings_constraint": None, "mask_zero": layer.mask_zero}
+    elif isinstance(layer, layers_module.Bidirectional):
+        inner = _nested(_keras_layer_entry(layer.forward_layer, dtype, keras3, input_shape))
+        inner["config"]["name"] = inner["config"]["name"].removeprefix("forward_")
+        specific = {"merge_mode": layer.merge_mode, "layer": inner}
+        backward = layer.backward_layer
+        default = {**layer.forward_layer.get_config(), "go_backwards": True,
+                   "name": backward.name}
+        if type(backward) is not type(layer.forward_layer) or \
+                backward.get_config() != default:
+            specific["backward_layer"] = _nested(_keras_layer_entry(backward, dtype, keras3,
+                                                                    input_shape))
+    elif isinstance(layer, layers_module.RNN):
+        specific = {"return_sequences": layer.return_sequences,
+                    "return_state": layer.return_state, "go_backwards": layer.go_backwards,
+                    "stateful": layer.stateful, "unroll": layer.unroll,
+                    "zero_output_for_mask": layer.zero_output_for_mask}
+        if type(layer) is layers_module.RNN:
+            cell_class = type(layer.cell).__name__
+            cell = {"class_name": cell_class,
+                    "config": {"name": _cell_name(layer), "trainable": layer.trainable,
+                               "dtype": common["dtype"], **_recurrent_config(layer)}}
+            specific["cell"] = _nested(cell)
+        else:
+            specific.update(_recurrent_config(layer))
+    elif isinstance(layer, layers_module.Dense):
+        specific = {"units": layer.units, "activation": layer.activation,
+                    "use_bias": layer.use_bias}
+    elif isinstance(layer, layers_module.Dropout):
+        specific = {"rate": layer.rate, "seed": layer.seed,
+                    "noise_shape": None if layer.noise_shape is None else list(
+                        layer.noise_shape)}
+    elif isinstance(layer, layers_module.Masking):
+        specific = {"mask_value": layer.mask_value}
+    else:
+        raise KerasCompatibilityError(f"layer {layer.name!r}: Keras has no counterpart for "
+                                      f"{class_name}")
+    entry = {"class_name": class_name, "config": {**common, **specific}}
+    if keras3:
+        entry = {"module": "keras.layers", **entry, "registered_name": None}
+        if input_shape is not None:
+            entry["build_config"] = {"input_shape": list(input_shape)}
+    return entry
+
+
+def keras_model_config(model, keras3=False):
+    """A Keras ``model_config`` for an nprnn model, readable by Keras 3 and tf_keras 2.
 
     ``Sequential`` with an ``InputLayer`` giving ``batch_input_shape`` (which Keras 3 maps to
-    ``batch_shape``), then one entry per layer with the options that define what it computes.
+    ``batch_shape``), then one entry per layer with the options that define what it
+    computes. ``keras3=True`` gives what Keras 3 writes into a ``.keras`` archive's
+    ``config.json`` and into ``to_json()``: ``batch_shape``, and every entry with its
+    ``module``, ``registered_name`` and ``build_config`` (the input shape it was built for).
     """
     is_embedding = isinstance(model.layers[0], layers_module.Embedding)
     batch_shape = None if model.input_shape is None else list(model.input_shape)
     dtype = _dtype_name(model)
-    entries = [{"class_name": "InputLayer",
-                "config": {"batch_input_shape": batch_shape,
-                           "dtype": "int32" if is_embedding else dtype,
-                           "sparse": False, "ragged": False, "name": "input_layer"}}]
+    input_config = {"batch_input_shape": batch_shape,
+                    "dtype": "int32" if is_embedding else dtype,
+                    "sparse": False, "ragged": False, "name": "input_layer"}
+    if keras3:
+        input_config["batch_shape"] = input_config.pop("batch_input_shape")
+    entries = [{"class_name": "InputLayer", "config": input_config}]
+    if keras3:
+        entries[0] = {"module": "keras.layers", **entries[0], "registered_name": None}
+    shape = model.input_shape
     for layer in model.layers:
-        common = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype or dtype}
-        if isinstance(layer, layers_module.Embedding):
-            specific = {"input_dim": layer.input_dim, "output_dim": layer.output_dim,
-                        "embeddings_initializer": {"class_name": "RandomUniform",
-                                                   "config": {"minval": -0.05, "maxval": 0.05,
-                                                              "seed": None}},
-                        "embeddings_regularizer": None, "activity_regularizer": None,
-                        "embeddings_constraint": None, "mask_zero": False}
-        elif isinstance(layer, layers_module.SimpleRNN):
-            specific = {"units": layer.units, "activation": layer.activation, "use_bias": True,
-                        "return_sequences": layer.return_sequences, "return_state": False,
-                        "go_backwards": False, "stateful": False, "unroll": False,
-                        "dropout": 0.0, "recurrent_dropout": 0.0}
-        elif isinstance(layer, layers_module.Dense):
-            specific = {"units": layer.units, "activation": layer.activation, "use_bias": True}
-        else:  # pragma: no cover - nprnn has only these three
-            raise KerasCompatibilityError(f"layer {layer.name!r}: Keras has no counterpart for "
-                                          f"{type(layer).__name__}")
-        entries.append({"class_name": type(layer).__name__, "config": {**common, **specific}})
+        entries.append(_keras_layer_entry(layer, dtype, keras3, shape))
+        shape = layer.output_shape
     config = {"name": model.name, "trainable": True, "layers": entries}
     if batch_shape is not None:
         config["build_input_shape"] = batch_shape
-    return {"class_name": "Sequential", "config": config}
+    if not keras3:
+        return {"class_name": "Sequential", "config": config}
+    out = {"module": "keras", "class_name": "Sequential", "config": config,
+           "registered_name": None}
+    if batch_shape is not None:
+        out["build_config"] = {"input_shape": batch_shape}
+    return out
+
+
+def _legacy_paths(prefix, layer):
+    if isinstance(layer, layers_module.Bidirectional):
+        return (_legacy_paths(f"{prefix}/{layer.forward_layer.name}", layer.forward_layer)
+                + _legacy_paths(f"{prefix}/{layer.backward_layer.name}", layer.backward_layer))
+    if isinstance(layer, layers_module.RNN):
+        prefix += f"/{_cell_name(layer)}"
+    return [f"{prefix}/{name}" for name in layer.weight_names]
 
 
 def keras_weight_paths(model):
-    """Dataset names per layer, as Keras 3 writes them: ``sequential/dense/kernel``, and
-    ``sequential/simple_rnn/simple_rnn_cell/kernel`` for a SimpleRNN."""
-    paths = []
-    for layer in model.layers:
-        prefix = f"{model.name}/{layer.name}"
-        if isinstance(layer, layers_module.SimpleRNN):
-            prefix += "/simple_rnn_cell"
-        paths.append([f"{prefix}/{name}" for name in layer.weight_names])
-    return paths
+    """Dataset names per layer, as Keras 3 writes them in legacy ``.h5`` files:
+    ``sequential/dense/kernel``, ``sequential/lstm/lstm_cell/kernel``,
+    ``sequential/bidirectional/forward_lstm/lstm_cell/kernel`` (then ``backward_lstm``)."""
+    return [_legacy_paths(f"{model.name}/{layer.name}", layer) for layer in model.layers]
 
 
 def _keras_optimizer_config(optimizer):
@@ -819,21 +1117,124 @@ def keras_optimizer_weights(model):
     return out
 
 
-def write_keras3_weights(handle, model):
-    """Write Keras 3's ``.weights.h5`` layout into an open, empty HDF5 file."""
+def write_keras3_weights(handle, model, include_optimizer=False):
+    """Write Keras 3's ``.weights.h5`` layout into an open, empty HDF5 file.
+
+    With ``include_optimizer`` and a compiled model whose optimizer Keras has, also
+    ``optimizer/vars/0..``: iteration, learning_rate, then the slots in Keras 3's order
+    (:func:`keras_optimizer_weights`), as ``model.save('x.keras')`` stores them.
+    """
     root_vars = handle.create_group("vars")
     root_vars.attrs["name"] = model.name
     layers_group = handle.create_group("layers")
-    used = {}
-    for layer in model.layers:
-        base = _snake_case(type(layer).__name__)
-        key = base if base not in used else f"{base}_{used[base] + 1}"
-        used[base] = used.get(base, -1) + 1
-        group = layers_group.create_group(key)
-        own = group.create_group("vars")
-        own.attrs["name"] = layer.name
-        if isinstance(layer, layers_module.SimpleRNN):
-            own = group.create_group("cell").create_group("vars")
-            own.attrs["name"] = "simple_rnn_cell"
-        for position, weight in enumerate(layer.weights):
-            create_checked_dataset(own, str(position), weight)
+    for layer, key in zip(model.layers, _keras3_keys(model)):
+        weights = iter(layer.weights)
+        for relative, name, count in _keras3_groups(layer):
+            group = layers_group.create_group(f"{key}/{relative}")
+            group.attrs["name"] = name
+            for position in range(count):
+                create_checked_dataset(group, str(position), next(weights))
+    if include_optimizer and keras_training_config(model) is not None:
+        group = handle.create_group("optimizer").create_group("vars")
+        group.attrs["name"] = model.optimizer.name
+        for position, (_, value, _) in enumerate(keras_optimizer_weights(model)):
+            create_checked_dataset(group, str(position), value)
+
+
+# --------------------------------------------------------------------------------------
+# Keras 3's .keras archive: config.json, metadata.json, model.weights.h5
+# --------------------------------------------------------------------------------------
+def keras_compile_config(model):
+    """Keras 3's ``compile_config`` for a compiled model (None when Keras has no equal)."""
+    training = keras_training_config(model)
+    if training is None:
+        return None
+    optimizer = {"module": "keras.optimizers", **training.pop("optimizer_config"),
+                 "registered_name": None}
+    return {"optimizer": optimizer, **training}
+
+
+def keras_archive_config(model, include_optimizer=True):
+    """The ``config.json`` of a ``.keras`` archive, as Keras 3's ``model.save`` writes it:
+    the serialized Sequential (:func:`keras_model_config` with ``keras3=True``) and, for a
+    compiled model, its ``compile_config``."""
+    config = keras_model_config(model, keras3=True)
+    compile_config = keras_compile_config(model) if include_optimizer else None
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    return config
+
+
+def keras_json(model, **kwargs):
+    """What Keras 3's ``model.to_json()`` gives for this model (architecture only), for
+    ``keras.models.model_from_json`` in Keras 3 or :func:`nprnn.saving.model_from_json`.
+
+    :meth:`Sequential.to_json` stays nprnn's own JSON (every nprnn setting, such as the
+    initializers, survives it); this is the text to hand to Keras.
+    """
+    return json.dumps(keras_model_config(model, keras3=True), **kwargs)
+
+
+def _compile_settings(config):
+    """Keras 3's ``compile_config`` in the shape of the legacy ``training_config``."""
+    settings = dict(config)
+    settings["optimizer_config"] = settings.pop("optimizer", None)
+    return settings
+
+
+def restore_keras3_optimizer(model, group, source):
+    """Load Keras 3's ``optimizer/vars`` (0 iteration, 1 learning_rate, then each trainable
+    weight's slots in turn) into ``model.optimizer``; the reason if it cannot, else None."""
+    optimizer = model.optimizer
+    weights = model.trainable_weights
+    count = len(group)
+    if any(str(i) not in group for i in range(count)):
+        return "optimizer/vars members are not 0..n-1"
+    slots = list(optimizer.slot_names)
+    if isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
+        slots = []  # Keras' SGD without momentum has no slot variables
+    if count != 2 + len(slots) * len(weights):
+        return (f"{count} optimizer variables; nprnn's {type(optimizer).__name__} needs "
+                f"{2 + len(slots) * len(weights)} for {len(weights)} trainable weights")
+    iterations = np.asarray(group["0"])
+    if iterations.shape != () or iterations.dtype.kind not in "iu" or int(iterations) < 0:
+        return f"the iteration count is not a non-negative integer ({iterations!r})"
+    state = {"iterations": int(iterations)}
+    for slot in optimizer.slot_names:
+        state[slot] = [np.zeros_like(w) for w in weights] if slot not in slots else []
+    for index, weight in enumerate(weights):
+        for offset, slot in enumerate(slots):
+            value = np.asarray(group[str(2 + index * len(slots) + offset)])
+            if value.shape != weight.shape or value.dtype.kind != "f" or \
+                    not np.all(np.isfinite(value)):
+                return (f"a '{slot}' variable of shape {value.shape} ({value.dtype}) for a "
+                        f"weight of {weight.shape}")
+            state[slot].append(value)
+    try:
+        optimizer.set_state(state, weights)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def load_keras_archive(config, handle, source, compile=True):
+    """An nprnn model from a ``.keras`` archive's parsed ``config.json`` and its open
+    ``model.weights.h5``: the architecture, the weights, and with ``compile=True`` the
+    ``compile_config`` and the optimizer state (``optimizer/vars``) when nprnn has the same
+    optimizer, loss and metrics (otherwise a warning, as for ``.h5`` files)."""
+    model = model_from_keras_config(config, source)
+    assign_layer_weights(model, read_keras3_weights(handle, model, source), source)
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    if not compile or not isinstance(compile_config, dict):
+        return model
+    problem = compile_from_keras(model, _compile_settings(compile_config), source)
+    if problem is not None:
+        warnings.warn(f"{problem}; the model is returned uncompiled: compile it yourself",
+                      UserWarning, stacklevel=3)
+        return model
+    if "optimizer/vars" in handle:
+        problem = restore_keras3_optimizer(model, handle["optimizer/vars"], source)
+        if problem is not None:
+            warnings.warn(f"{source}: the optimizer state was not restored ({problem}); "
+                          "training resumes with a fresh optimizer", UserWarning, stacklevel=3)
+    return model

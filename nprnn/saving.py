@@ -1,6 +1,6 @@
 """Saving and loading models without pickle.
 
-Two formats, chosen by the file's suffix:
+Three formats, chosen by the file's suffix:
 
 ``.h5`` / ``.hdf5``
     HDF5 (h5py), in Keras' legacy HDF5 layout, so that the book's checkpoint names
@@ -13,11 +13,23 @@ Two formats, chosen by the file's suffix:
     ``nprnn_format_version``. Files written by Keras (2 or 3) load too, for the models nprnn
     can compute (:mod:`nprnn.interop`). ``save_weights('x.weights.h5')`` writes Keras 3's
     weights layout instead, which Keras 3 requires for that suffix.
-any other suffix (``.npz``, ``.nprnn``, ``.keras`` ...)
+``.keras``
+    Keras 3's archive, as ``model.save('x.keras')`` writes it, so that Keras 3's
+    ``keras.models.load_model('x.keras')`` loads nprnn's file (compiled, optimizer state
+    included) and nprnn loads Keras': a zip of exactly ``metadata.json``, ``config.json``
+    (the serialized Sequential and its ``compile_config``) and ``model.weights.h5`` (Keras
+    3's weights layout, ``layers/<class>/.../vars/N`` and ``optimizer/vars/N``; nprnn adds
+    the root attributes ``nprnn_config``/``nprnn_format_version``, which Keras ignores).
+    Reading treats the zip as hostile: any other member, an encrypted or oddly compressed
+    one, or a member larger than its limit (:data:`KERAS_ARCHIVE_LIMITS`) is refused before
+    anything is decompressed beyond that limit, and nothing is unpickled. nprnn's native
+    files that earlier releases wrote under a ``.keras`` name still load.
+any other suffix (``.nprnn``, and ``.npz`` as earlier releases wrote)
     nprnn's native format: a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) read with
     ``allow_pickle=False``. The member ``config`` holds the JSON (architecture, compile
     settings, weight names, format version) as bytes; ``weights/NNNN`` and
-    ``optimizer/<slot>/NNNN`` the arrays at full precision.
+    ``optimizer/<slot>/NNNN`` the arrays at full precision. ``.nprnn`` is its own suffix;
+    it keeps every nprnn setting (such as initializers) that Keras' formats do not carry.
 
 Every write is atomic (:func:`nprnn._io.atomic_path`): a temporary file in the same folder,
 fsynced, then renamed over the target, so a crash mid-save leaves the previous file whole.
@@ -27,9 +39,11 @@ fit the architecture, raises ValueError naming the file and what is wrong.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -43,10 +57,18 @@ FORMAT_VERSION = 1
 """Version of the files this release writes; files of every version up to it keep loading."""
 
 _HDF5_SUFFIXES = (".h5", ".hdf5")
+KERAS_ARCHIVE_SUFFIX = ".keras"
+KERAS_ARCHIVE_LIMITS = {"config.json": 64 * 2**20, "metadata.json": 2**20,
+                        "model.weights.h5": 4 * 2**30}
+"""The members a ``.keras`` archive may hold, and the largest size (bytes) read of each."""
 
 
 def _is_hdf5(path) -> bool:
     return Path(path).suffix.lower() in _HDF5_SUFFIXES
+
+
+def _is_keras_archive_name(path) -> bool:
+    return Path(path).suffix.lower() == KERAS_ARCHIVE_SUFFIX
 
 
 def _check_path(filepath, writing=False):
@@ -322,18 +344,139 @@ def _load_hdf5(path, compile=True):
 
 
 # --------------------------------------------------------------------------------------
+# Keras 3's .keras archive
+# --------------------------------------------------------------------------------------
+def _save_keras_archive(model, path, include_optimizer=True):
+    """Write ``metadata.json``, ``config.json`` and ``model.weights.h5`` as Keras 3 does."""
+    h5py = _h5py()
+    with_optimizer = include_optimizer and model.compiled
+    document = _model_document(model, with_optimizer)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        handle.attrs["nprnn_format_version"] = FORMAT_VERSION
+        handle.attrs["nprnn_config"] = json.dumps(document)
+        interop.write_keras3_weights(handle, model, include_optimizer=with_optimizer)
+    metadata = {"keras_version": interop.KERAS_VERSION,
+                "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    config = interop.keras_archive_config(model, include_optimizer=with_optimizer)
+    with atomic_open(path, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", buffer.getvalue())
+
+
+def _zip_names(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
+def _is_keras_archive(path):
+    """A zip holding ``config.json`` (Keras) rather than ``config.npy`` (nprnn's npz)."""
+    names = _zip_names(path)
+    if names is None:
+        return _is_keras_archive_name(path)
+    return "config.npy" not in names and (
+        "config.json" in names or _is_keras_archive_name(path))
+
+
+def _read_keras_archive(path):
+    """The members of a ``.keras`` archive, checked before they are read (hostile input)."""
+    source = str(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{source}: not a readable .keras archive ({error})") from None
+    members = {}
+    with archive:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        unexpected = sorted(set(names) - set(KERAS_ARCHIVE_LIMITS))
+        if unexpected:
+            raise ValueError(f"{source}: a .keras archive holds only "
+                             f"{sorted(KERAS_ARCHIVE_LIMITS)}; refusing member(s) "
+                             f"{unexpected[:5]}")
+        if len(names) != len(set(names)):
+            raise ValueError(f"{source}: a .keras archive with duplicate members")
+        for required in ("config.json", "model.weights.h5"):
+            if required not in names:
+                raise ValueError(f"{source}: not a .keras archive (no {required})")
+        for info in infos:
+            limit = KERAS_ARCHIVE_LIMITS[info.filename]
+            if info.flag_bits & 0x1:
+                raise ValueError(f"{source}: member {info.filename} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ValueError(f"{source}: member {info.filename} uses compression method "
+                                 f"{info.compress_type} (expected stored or deflated)")
+            if info.file_size > limit:
+                raise ValueError(f"{source}: member {info.filename} claims {info.file_size} "
+                                 f"bytes, above the limit of {limit}")
+            try:
+                with archive.open(info) as handle:
+                    data = handle.read(min(limit, info.file_size) + 1)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+                raise ValueError(f"{source}: member {info.filename} is damaged "
+                                 f"({error})") from None
+            if len(data) != info.file_size:
+                raise ValueError(f"{source}: member {info.filename} holds {len(data)}+ bytes, "
+                                 f"not the {info.file_size} its header says")
+            members[info.filename] = data
+    return members
+
+
+def _json_member(members, name, source):
+    try:
+        return json.loads(members[name].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{source}: {name} is not valid JSON ({error})") from None
+
+
+def _load_keras_archive(path, compile=True):
+    """A model from a ``.keras`` archive: nprnn's own (its ``nprnn_config``) or Keras'."""
+    source = str(path)
+    members = _read_keras_archive(path)
+    config = _json_member(members, "config.json", source)
+    if "metadata.json" in members:
+        _json_member(members, "metadata.json", source)
+    h5py = _h5py()
+    try:
+        handle = h5py.File(io.BytesIO(members["model.weights.h5"]), "r")
+    except OSError as error:
+        raise ValueError(f"{source}: model.weights.h5 is not readable HDF5 ({error})") from None
+    with handle:
+        if "nprnn_config" not in handle.attrs:
+            return interop.load_keras_archive(config, handle, source, compile=compile)
+        try:
+            document = json.loads(interop._text(handle.attrs["nprnn_config"]))
+        except (TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{source}: the nprnn configuration is corrupted ({error})") from None
+        model = _model_from_document(document, source, compile=compile)
+        interop.assign_layer_weights(model, interop.read_keras3_weights(handle, model, source),
+                                     source)
+        if model.compiled and document.get("optimizer_state") and "optimizer/vars" in handle:
+            problem = interop.restore_keras3_optimizer(model, handle["optimizer/vars"], source)
+            if problem is not None:
+                raise ValueError(f"{source}: optimizer state: {problem}")
+    return model
+
+
+# --------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------
 def save_model(model, filepath, include_optimizer=True):
     """Save a built model: architecture, weights and (if compiled) optimizer state.
 
-    ``.h5``/``.hdf5`` writes HDF5 in Keras' legacy layout; any other suffix nprnn's native
-    ``.npz`` format. The write is atomic.
+    ``.h5``/``.hdf5`` writes HDF5 in Keras' legacy layout, ``.keras`` Keras 3's archive, any
+    other suffix (``.nprnn``) nprnn's native format. The write is atomic.
     """
     path = _check_path(filepath, writing=True)
     model._require_built("save")
     if _is_hdf5(path):
         _save_hdf5(model, path, include_optimizer)
+    elif _is_keras_archive_name(path):
+        _save_keras_archive(model, path, include_optimizer)
     else:
         _save_native(model, path, include_optimizer)
 
@@ -341,10 +484,11 @@ def save_model(model, filepath, include_optimizer=True):
 def load_model(filepath, compile=True):
     """Load a model saved by :func:`save_model` (either format), compiled if it was.
 
-    Also reads the ``.h5`` files Keras 2 and 3 write with ``model.save('x.h5')`` for models
-    nprnn can compute (Sequential of Embedding, SimpleRNN and Dense): the architecture from
-    Keras' ``model_config``, its weights, and, when nprnn has the same optimizer, loss and
-    metrics, the compile settings and optimizer state (:func:`nprnn.interop.load_keras_model`).
+    Also reads the ``.h5`` files Keras 2 and 3 write with ``model.save('x.h5')`` and Keras 3's
+    ``.keras`` archives, for models nprnn can compute (a Sequential of the layers of
+    :mod:`nprnn.layers`): the architecture from Keras' configuration, its weights, and, when
+    nprnn has the same optimizer, loss and metrics, the compile settings and optimizer state
+    (:func:`nprnn.interop.load_keras_model`, :func:`nprnn.interop.load_keras_archive`).
     ``compile=False`` returns the model uncompiled.
     """
     return _reading(lambda path: _load_model_file(path, compile), filepath)
@@ -356,6 +500,8 @@ def _load_model_file(filepath, compile):
         raise FileNotFoundError(f"filepath: no such file {str(path)!r}")
     if _is_hdf5(path) or _looks_like_hdf5(path):
         return _load_hdf5(path, compile=compile)
+    if _is_keras_archive(path):
+        return _load_keras_archive(path, compile=compile)
     return _load_native(path, compile=compile)
 
 
@@ -392,10 +538,15 @@ def save_weights(model, filepath):
     """Save the weights alone, atomically.
 
     ``.h5``/``.hdf5``: Keras' legacy weights layout (Keras 2's ``save_weights('x.h5')``), or
-    Keras 3's layout for a name ending in ``.weights.h5``; native ``.npz`` otherwise.
+    Keras 3's layout for a name ending in ``.weights.h5``; native (``.nprnn``) otherwise. A
+    ``.keras`` name is refused, as Keras 3 refuses it: that archive holds a whole model.
     """
     path = _check_path(filepath, writing=True)
     model._require_built("save_weights")
+    if _is_keras_archive_name(path):
+        raise ValueError(f"filepath: {str(path)!r}: a .keras archive holds a whole model; use "
+                         "model.save() for it, or a name ending in .weights.h5 (Keras 3's "
+                         "weights file) or .nprnn")
     if _is_hdf5(path):
         _save_hdf5(model, path, include_optimizer=False, weights_only=True)
     else:
@@ -421,6 +572,12 @@ def _load_weights_file(model, filepath):
             raise ValueError(f"{source}: not a readable HDF5 file ({error})") from None
         with handle:
             interop.load_keras_weights(model, handle, source)
+        return
+    if _is_keras_archive(path):
+        members = _read_keras_archive(path)
+        with _h5py().File(io.BytesIO(members["model.weights.h5"]), "r") as handle:
+            saved = interop.read_keras3_weights(handle, model, source)
+            interop.assign_layer_weights(model, saved, source)
         return
     loaded = _load_native(path, compile=False)
     _set_loaded_weights(model, loaded.get_weights(), None, source)
