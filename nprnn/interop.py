@@ -977,6 +977,8 @@ def _keras_layer_entry(layer, dtype, keras3=False, input_shape=None):
             cell = {"class_name": cell_class,
                     "config": {"name": _cell_name(layer), "trainable": layer.trainable,
                                "dtype": common["dtype"], **_recurrent_config(layer)}}
+            if keras3 and input_shape is not None:
+                cell["build_config"] = {"input_shape": [None, input_shape[-1]]}
             specific["cell"] = _nested(cell)
         else:
             specific.update(_recurrent_config(layer))
@@ -995,7 +997,9 @@ def _keras_layer_entry(layer, dtype, keras3=False, input_shape=None):
     entry = {"class_name": class_name, "config": {**common, **specific}}
     if keras3:
         entry = {"module": "keras.layers", **entry, "registered_name": None}
-        if input_shape is not None:
+        # Keras records a build_config for layers that build weights (not Dropout, Masking).
+        if input_shape is not None and not isinstance(layer, (layers_module.Dropout,
+                                                               layers_module.Masking)):
             entry["build_config"] = {"input_shape": list(input_shape)}
     return entry
 

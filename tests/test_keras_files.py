@@ -173,15 +173,15 @@ def layer_config(config, class_name):
 
 
 @pytest.mark.parametrize("class_name,key,value,message", [
-    ("Embedding", "mask_zero", True, "mask_zero=True"),
-    ("SimpleRNN", "use_bias", False, "use_bias=False"),
-    ("Dense", "use_bias", False, "use_bias=False"),
-    ("SimpleRNN", "stateful", True, "stateful=True"),
-    ("SimpleRNN", "go_backwards", True, "go_backwards=True"),
-    ("SimpleRNN", "return_state", True, "return_state=True"),
-    ("SimpleRNN", "dropout", 0.2, "dropout=0.2"),
-    ("SimpleRNN", "activation", "relu", "activation='relu'"),
-    ("Dense", "activation", "softmax", "activation='softmax'"),
+    ("Embedding", "sparse", True, "sparse=True"),
+    ("Embedding", "embeddings_constraint", {"class_name": "NonNeg", "config": {}},
+     "embeddings_constraint"),
+    ("SimpleRNN", "time_major", True, "time_major=True"),
+    ("SimpleRNN", "activation", "elu", "activation='elu'"),
+    ("SimpleRNN", "recurrent_regularizer", {"class_name": "L2", "config": {"l2": 0.01}},
+     "recurrent_regularizer"),
+    ("SimpleRNN", "dropout", 1.5, "dropout=1.5"),
+    ("Dense", "activation", "gelu", "activation='gelu'"),
     ("Dense", "kernel_regularizer", {"class_name": "L2", "config": {"l2": 0.01}},
      "kernel_regularizer"),
     ("Embedding", "some_future_option", 3, "some_future_option=3"),
@@ -200,16 +200,37 @@ def test_unsupported_options_are_refused_naming_file_and_layer(tmp_path, class_n
     assert str(path) in text_ and f"'{layer_name}' ({class_name})" in text_ and message in text_
 
 
-def test_unsupported_layer_and_model_types_are_refused(tmp_path):
-    def to_lstm(config):
-        config["config"]["layers"][2]["class_name"] = "LSTM"
+@pytest.mark.parametrize("class_name,key,value", [
+    ("Embedding", "mask_zero", True),
+    ("SimpleRNN", "stateful", True),
+    ("SimpleRNN", "go_backwards", True),
+    ("SimpleRNN", "dropout", 0.2),
+    ("SimpleRNN", "recurrent_dropout", 0.1),
+    ("SimpleRNN", "activation", "relu"),
+])
+def test_options_nprnn_now_computes_are_read(tmp_path, ref, class_name, key, value):
+    """Options once refused load into the layer (the weights fit them unchanged)."""
+    def edit(config):
+        layer_config(config, class_name)[key] = value
 
-    path = edited_copy(tmp_path, KERAS_EMB, to_lstm, "lstm.h5")
-    with pytest.raises(interop.KerasCompatibilityError, match=r"lstm\.h5: layer 'simple_rnn_1' "
-                       r"\(LSTM\): layer type 'LSTM' is not supported"):
+    model = keras.load_model(edited_copy(tmp_path, KERAS_EMB, edit))
+    layer = next(layer for layer in model.layers if type(layer).__name__ == class_name)
+    assert getattr(layer, key) == value
+    for name, w in zip(NAMES["emb_"], model.get_weights()):
+        np.testing.assert_array_equal(w, ref[f"emb_step3_{name}"])
+
+
+def test_unsupported_layer_and_model_types_are_refused(tmp_path):
+    def to_conv(config):
+        config["config"]["layers"][2]["class_name"] = "Conv1D"
+
+    path = edited_copy(tmp_path, KERAS_EMB, to_conv, "conv.h5")
+    with pytest.raises(interop.KerasCompatibilityError, match=r"conv\.h5: layer 'simple_rnn_1' "
+                       r"\(Conv1D\): layer type 'Conv1D' is not supported"):
         keras.load_model(path)
 
     def to_functional(config):
+        config["config"]["class_name"] = "Functional"
         config["class_name"] = "Functional"
 
     path = edited_copy(tmp_path, KERAS_EMB, to_functional, "functional.h5")
