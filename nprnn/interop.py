@@ -4,34 +4,48 @@ Weights in memory
     :meth:`Sequential.get_weights` and :meth:`~Sequential.set_weights` follow Keras' order
     and shapes, layer by layer::
 
-        Embedding   embeddings (V, E)
-        SimpleRNN   kernel (D, H), recurrent_kernel (H, H), bias (H,)
-        Dense       kernel (H, M), bias (M,)
+        Embedding      embeddings (V, E)
+        SimpleRNN      kernel (D, H), recurrent_kernel (H, H), bias (H,)
+        LSTM           kernel (D, 4H), recurrent_kernel (H, 4H), bias (4H,)
+        GRU            kernel (D, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or (3H,)
+        Bidirectional  the forward layer's, then the backward layer's
+        Dense          kernel (H, M), bias (M,)
 
-    so ``keras_model.set_weights(nprnn_model.get_weights())`` works, and back. With the same
-    weights the two compute the same outputs, loss, gradients and RMSprop steps (float32
-    round-off apart; ``tests/test_keras_parity.py`` holds the proof against Keras' numbers).
+    (no bias with ``use_bias=False``), so ``keras_model.set_weights(nprnn_model.get_weights())``
+    works, and back. With the same weights the two compute the same outputs, loss, gradients
+    and RMSprop steps (float32 round-off apart; ``tests/test_keras_parity.py``).
 
 Keras' files (read)
     :func:`load_keras_model` reads what ``model.save('x.h5')`` writes in Keras 2 and Keras 3
     (the legacy HDF5 layout): the architecture from the ``model_config`` attribute, the weights
     from ``model_weights``, and, when nprnn has the same optimizer, loss and metrics, the
     compile settings (``training_config``) and the optimizer state (``optimizer_weights``).
-    :func:`load_keras_weights` loads weights alone into a built model, from such a file, from
-    a legacy weights file, or from Keras 3's ``x.weights.h5``. Only what nprnn computes
-    exactly is accepted: a ``Sequential`` of ``InputLayer``, ``Embedding``, ``SimpleRNN`` and
-    ``Dense``; an option nprnn does not implement (``mask_zero=True``, ``use_bias=False``,
-    ``stateful``, ``go_backwards``, dropout, regularizers, an activation other than those of
-    nprnn's layers ...) raises :class:`KerasCompatibilityError` naming the file, the layer and
-    the option, rather than loading a model that would compute something else.
+    :func:`load_keras_archive` reads Keras 3's ``.keras`` archive (``config.json`` with its
+    ``compile_config``, ``model.weights.h5`` with ``optimizer/vars``; the zip itself is
+    checked by :mod:`nprnn.saving`). :func:`load_keras_weights` loads weights alone into a
+    built model, from such a file, from a legacy weights file, or from Keras 3's
+    ``x.weights.h5``. Only what nprnn computes exactly is accepted: a ``Sequential`` of
+    ``InputLayer``, ``Embedding`` (``mask_zero``), ``SimpleRNN``/``LSTM``/``GRU`` (activations
+    tanh, relu, sigmoid, linear; ``use_bias``, ``unit_forget_bias``, ``reset_after``, dropout,
+    ``return_sequences``/``return_state``, ``go_backwards``, ``stateful``, ``unroll``),
+    ``RNN`` with one SimpleRNN/LSTM/GRU cell, ``Bidirectional`` (concat, sum, mul, ave,
+    None), ``Dropout``, ``Masking`` and ``Dense``; initializers are ignored (the file's weights
+    replace them). Anything else (regularizers, constraints, ``time_major``,
+    ``hard_sigmoid``, stacked cells, ``Lambda`` and other layers, a Functional model...)
+    raises :class:`KerasCompatibilityError` naming the file, the layer and the option,
+    rather than loading a model that would compute something else.
 
 Keras' files (write)
     :func:`keras_model_config`, :func:`keras_training_config`, :func:`keras_weight_paths` and
     :func:`keras_optimizer_weights` describe an nprnn model in the shape Keras' legacy loader
     expects; :mod:`nprnn.saving` writes them into ``.h5`` files, so that
-    ``keras.models.load_model('best-simplernn-model.h5')`` gives a compiled Keras model with
-    the same weights and optimizer state. :func:`write_keras3_weights` writes Keras 3's
-    ``.weights.h5`` layout (for ``save_weights('x.weights.h5')``).
+    ``keras.models.load_model('best-2rnn-model.h5')`` gives a compiled Keras model with
+    the same weights. :func:`write_keras3_weights` writes Keras 3's ``.weights.h5`` layout
+    (for ``save_weights('x.weights.h5')``, and inside ``.keras`` archives with the optimizer's
+    ``optimizer/vars``); :func:`keras_archive_config` is the archive's ``config.json``;
+    :func:`keras_json` is the text Keras 3's ``model.to_json()`` gives
+    (:meth:`Sequential.to_json` stays nprnn's own: ``nprnn.models`` never imports this
+    module).
 
 Nothing here imports TensorFlow or Keras.
 """

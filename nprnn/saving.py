@@ -586,7 +586,10 @@ def _load_weights_file(model, filepath):
 def model_from_json(json_string):
     """A model from :meth:`Sequential.to_json` (nprnn's) or from Keras' ``to_json`` text.
 
-    The architecture only: weights are freshly initialised, as in Keras.
+    The architecture only: weights are freshly initialised, as in Keras. Keras' text (Keras
+    3, tf_keras 2, Keras 2 with ``keras_version``) goes through
+    :func:`nprnn.interop.model_from_keras_config`, which refuses what nprnn does not compute;
+    :func:`nprnn.interop.keras_json` writes such text for Keras.
     """
     if not isinstance(json_string, (str, bytes)):
         raise TypeError(f"json_string: expected a JSON str, got {type(json_string).__name__}")
@@ -600,7 +603,7 @@ def model_from_json(json_string):
     config = document.get("config")
     is_nprnn = isinstance(config, dict) and all(
         isinstance(entry, dict) and "module" not in entry for entry in config.get("layers", []))
-    if is_nprnn and "build_input_shape" not in config:
+    if is_nprnn and "build_input_shape" not in config and "keras_version" not in document:
         try:
             return Sequential.from_config(config)
         except (KeyError, TypeError) as error:

@@ -55,11 +55,11 @@ def model_a():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """One trained model saved in both formats: {suffix: bytes}."""
+    """One trained model saved in each format: {suffix: bytes}."""
     folder = tmp_path_factory.mktemp("saved")
     model = model_a()
     files = {}
-    for suffix in (".npz", ".h5"):
+    for suffix in (".npz", ".h5", ".keras"):
         model.save(folder / f"m{suffix}")
         files[suffix] = (folder / f"m{suffix}").read_bytes()
     return files, model.get_weights()
@@ -131,7 +131,7 @@ def test_a_file_from_a_newer_format_is_refused_clearly(tmp_path):
 
 
 # -- damaged and foreign files -------------------------------------------------------------
-@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize("suffix", [".npz", ".h5", ".keras"])
 @pytest.mark.parametrize("fraction", [0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, -1])
 def test_truncated_file(tmp_path, saved, suffix, fraction):
     data = saved[0][suffix]
@@ -141,7 +141,7 @@ def test_truncated_file(tmp_path, saved, suffix, fraction):
     assert_clear_error(path)
 
 
-@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize("suffix", [".npz", ".h5", ".keras"])
 def test_flipped_bytes_never_give_another_exception(tmp_path, saved, suffix):
     """Flip 1 to 3 random bits, 150 times. Every load raises ValueError naming the file or
     gives a model of the same architecture. In .npz every array is CRC-32 checked, so a
@@ -169,7 +169,7 @@ def test_flipped_bytes_never_give_another_exception(tmp_path, saved, suffix):
         same = all(np.array_equal(a, b) for a, b in zip(got, weights))
         outcomes["same" if same else "changed"] += 1
     print(f"\n{suffix}: {outcomes}")
-    if suffix == ".npz":
+    if suffix in (".npz", ".keras"):  # zip members are CRC-32 checked
         assert outcomes["changed"] == 0 and outcomes["error"] > 100
     else:  # most of an HDF5 file is headroom no reader looks at
         assert outcomes["error"] > 20
@@ -177,7 +177,7 @@ def test_flipped_bytes_never_give_another_exception(tmp_path, saved, suffix):
 
 def test_random_bytes_and_empty_files(tmp_path):
     rng = np.random.default_rng(1)
-    for suffix in (".npz", ".h5", ".keras", ".bin"):
+    for suffix in (".npz", ".nprnn", ".h5", ".keras", ".bin"):
         for size in (0, 7, 5000):
             path = tmp_path / f"random-{size}{suffix}"
             path.write_bytes(rng.bytes(size))

@@ -19,7 +19,8 @@ def trained_model(samples=64):
     return model, ids, y
 
 
-@pytest.mark.parametrize("name", ["model.npz", "model.keras", "best-embedding-model.h5"])
+@pytest.mark.parametrize("name", ["model.npz", "model.nprnn", "model.keras",
+                                  "best-embedding-model.h5"])
 def test_round_trip_resumes_training_identically(tmp_path, name):
     model, ids, y = trained_model()
     path = tmp_path / name
