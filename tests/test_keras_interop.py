@@ -422,3 +422,48 @@ def test_archive_members_are_size_checked_before_reading(tmp_path, monkeypatch):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="member config.json is damaged .*CRC"):
         keras.load_model(path)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: keras.optimizers.Adam(learning_rate=3e-3),
+    lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+    lambda: keras.optimizers.SGD(learning_rate=0.05),  # Keras' SGD has no slot then
+])
+def test_other_optimizers_go_through_the_keras_archive(optimizer, expected, tmp_path):
+    """Keras 3 keeps each weight's slots in turn (Adam: momentum then velocity)."""
+    model = keras.load_model(FIXTURES / "gru.keras", compile=False)
+    model.compile(optimizer=optimizer(), loss="binary_crossentropy")
+    x, y = inputs("gru", expected), targets("gru", expected)
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    strip_nprnn_config(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.load_model(path)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    state, loaded_state = model.optimizer.get_state(), loaded.optimizer.get_state()
+    assert loaded_state["iterations"] == state["iterations"] == 2
+    for slot in model.optimizer.slot_names:
+        for a, b in zip(state[slot], loaded_state[slot], strict=True):
+            np.testing.assert_array_equal(a, b)
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_optimizer_state_that_does_not_fit_warns_and_trains_afresh(tmp_path, expected):
+    contents = members(FIXTURES / "lstm.keras")
+    buffer = io.BytesIO(contents["model.weights.h5"])
+    with h5py.File(buffer, "r+") as handle:
+        del handle["optimizer/vars/3"]
+    contents["model.weights.h5"] = buffer.getvalue()
+    path = tmp_path / "short.keras"
+    write_zip(path, contents)
+    with pytest.warns(UserWarning, match="optimizer state was not restored .*members are not"):
+        model = keras.load_model(path)
+    assert model.compiled and model.optimizer.iterations == 0
+    for got, want in zip(model.get_weights(), weights_of("lstm", expected)):
+        np.testing.assert_array_equal(got, want)
