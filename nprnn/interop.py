@@ -1202,7 +1202,8 @@ def _compile_settings(config):
 
 def restore_keras3_optimizer(model, group, source):
     """Load Keras 3's ``optimizer/vars`` (0 iteration, 1 learning_rate, then each trainable
-    weight's slots in turn) into ``model.optimizer``; the reason if it cannot, else None."""
+    weight's slots in turn; tf_keras 2's ``.keras`` has no learning_rate variable) into
+    ``model.optimizer``; the reason if it cannot, else None."""
     optimizer = model.optimizer
     weights = model.trainable_weights
     count = len(group)
@@ -1211,7 +1212,9 @@ def restore_keras3_optimizer(model, group, source):
     slots = list(optimizer.slot_names)
     if isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
         slots = []  # Keras' SGD without momentum has no slot variables
-    if count != 2 + len(slots) * len(weights):
+    # Keras 3: iteration, learning_rate, slots; tf_keras 2's .keras: iteration, slots.
+    first = 2 if count == 2 + len(slots) * len(weights) else 1
+    if count != first + len(slots) * len(weights):
         return (f"{count} optimizer variables; nprnn's {type(optimizer).__name__} needs "
                 f"{2 + len(slots) * len(weights)} for {len(weights)} trainable weights")
     iterations = np.asarray(group["0"])
@@ -1222,7 +1225,7 @@ def restore_keras3_optimizer(model, group, source):
         state[slot] = [np.zeros_like(w) for w in weights] if slot not in slots else []
     for index, weight in enumerate(weights):
         for offset, slot in enumerate(slots):
-            value = np.asarray(group[str(2 + index * len(slots) + offset)])
+            value = np.asarray(group[str(first + index * len(slots) + offset)])
             if value.shape != weight.shape or value.dtype.kind != "f" or \
                     not np.all(np.isfinite(value)):
                 return (f"a '{slot}' variable of shape {value.shape} ({value.dtype}) for a "

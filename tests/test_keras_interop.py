@@ -2,7 +2,7 @@
 Keras' ``to_json`` text (no TensorFlow needed).
 
 Fixtures in ``fixtures/keras_interop/``, written by ``make_keras_interop_fixtures.py`` with
-Keras 3.15 (``<name>.keras``, ``<name>.h5``) and tf_keras 2.21 (``<name>.tf_keras.h5``) after
+Keras 3.15 (``<name>.keras``, ``<name>.h5``) and tf_keras 2.21 (``<name>.tf_keras.*``) after
 two RMSprop steps: the book's four 9-3 models (small) and two models that use Bidirectional,
 masks, Dropout, Masking, GRU(reset_after=False), go_backwards, SimpleRNN(relu, no bias),
 RNN(LSTMCell) and Dense(softmax, no bias). That Keras 3 and tf_keras load the files nprnn
@@ -28,7 +28,7 @@ BOOK = ["lstm", "lstm_dropout", "two_lstm", "gru"]
 OTHERS = ["mixed", "cells"]
 KERAS2 = ["lstm", "gru", "mixed"]
 FILES = ([f"{name}.keras" for name in BOOK + OTHERS] + [f"{name}.h5" for name in BOOK + OTHERS]
-         + [f"{name}.tf_keras.h5" for name in KERAS2])
+         + [f"{name}.tf_keras{suffix}" for name in KERAS2 for suffix in (".h5", ".keras")])
 
 
 @pytest.fixture(scope="module")
