@@ -59,7 +59,7 @@ FORMAT_VERSION = 1
 _HDF5_SUFFIXES = (".h5", ".hdf5")
 KERAS_ARCHIVE_SUFFIX = ".keras"
 KERAS_ARCHIVE_LIMITS = {"config.json": 64 * 2**20, "metadata.json": 2**20,
-                        "model.weights.h5": 4 * 2**30}
+                        "model.weights.h5": 2 * 2**30}
 """The members a ``.keras`` archive may hold, and the largest size (bytes) read of each."""
 
 
