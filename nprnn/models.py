@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from nprnn import _random, config, kernels, losses, optimizers
+from nprnn import _fused, _random, config, kernels, losses, optimizers
 from nprnn import callbacks as callbacks_module
 from nprnn import metrics as metrics_module
 from nprnn._training import (
@@ -554,8 +554,7 @@ class Sequential:
             batch_size, epochs, initial_epoch, verbose, shuffle, callbacks)
         train, validation = self._fit_data(x, y, sample_weight, class_weight, validation_split,
                                            validation_data)
-        x_train, y_train, w_train = train
-        steps = math.ceil(len(x_train) / batch_size)
+        steps = math.ceil(len(train[0]) / batch_size)
         history = callbacks_module.History()
         callback_list = [*callback_list, history]
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
@@ -569,26 +568,11 @@ class Sequential:
                     print(f"Epoch {epoch + 1}/{epochs}")
                 for callback in callback_list:
                     callback.on_epoch_begin(epoch)
-                order = (_random.generator().permutation(len(x_train)) if shuffle
-                         else np.arange(len(x_train)))
+                order = (_random.generator().permutation(len(train[0])) if shuffle
+                         else np.arange(len(train[0])))
                 means, progress = RunningMeans(self.metric_names), Progress(steps, verbose)
-                for step in range(steps):
-                    index = order[step * batch_size:(step + 1) * batch_size]
-                    weights = None if w_train is None else w_train[index]
-                    for callback in callback_list:
-                        callback.on_train_batch_begin(step)
-                    loss, outputs = self.train_step(self._batch(x_train, index), y_train[index],
-                                                    weights)
-                    if outputs is None:
-                        self._stop_on_non_finite(loss, epoch, step, callback_list)
-                        break
-                    means.add([loss, *self._metric_values(y_train[index], outputs, weights)],
-                              len(index))
-                    for callback in callback_list:
-                        callback.on_train_batch_end(step, means.logs())
-                    progress.update(step + 1, means.logs())
-                    if interrupted() or self.stop_training:
-                        break
+                self._train_epoch(train, order, batch_size, epoch, callback_list, progress,
+                                  interrupted, means)
                 if means.count == 0:
                     break
                 epoch_logs = means.logs()
@@ -614,6 +598,71 @@ class Sequential:
         for callback in callback_list:
             callback.on_train_end()
         return history
+
+    def _train_epoch(self, train, order, batch_size, epoch, callback_list, progress,
+                     interrupted, means):
+        """One pass over the batches of ``order``: forward, loss, backward, update per batch.
+
+        The running means of the loss and metrics land in ``means``. A model of the chapter's
+        shape takes the fused compiled step (:mod:`nprnn._fused`), tested equal to this loop.
+        """
+        x_train, y_train, w_train = train
+        plan = self._fused_plan(x_train) if w_train is None else None
+        if plan is not None:
+            return self._train_epoch_fused(plan, train, order, batch_size, epoch,
+                                           callback_list, progress, interrupted, means)
+        for step in range(math.ceil(len(order) / batch_size)):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            weights = None if w_train is None else w_train[index]
+            for callback in callback_list:
+                callback.on_train_batch_begin(step)
+            loss, outputs = self.train_step(self._batch(x_train, index), y_train[index], weights)
+            if outputs is None:
+                return self._stop_on_non_finite(loss, epoch, step, callback_list)
+            means.add([loss, *self._metric_values(y_train[index], outputs, weights)],
+                      len(index))
+            for callback in callback_list:
+                callback.on_train_batch_end(step, means.logs())
+            progress.update(step + 1, means.logs())
+            if interrupted() or self.stop_training:
+                return None
+        return None
+
+    def _fused_plan(self, x):
+        plan = _fused.plan_for(self)
+        return plan if plan is not None and plan.accepts(x) else None
+
+    def _train_epoch_fused(self, plan, train, order, batch_size, epoch, callback_list,
+                           progress, interrupted, means):
+        """:meth:`_train_epoch` through the fused kernels, a chunk of batches per call (one
+        batch per call when a callback watches every batch)."""
+        x_train, y_train, _ = train
+        steps = math.ceil(len(order) / batch_size)
+        watched = [c for c in callback_list if _watches_batches(c)]
+        chunk = 1 if watched else _fused.CHUNK
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        masks = plan.dropout_masks(order)
+        batch_losses, corrects = np.empty(steps), np.zeros(steps, dtype=np.int64)
+        for first in range(0, steps, chunk):
+            last = min(steps, first + chunk)
+            for callback in watched:
+                callback.on_train_batch_begin(first)
+            done = plan.train_batches(x_train, y_train, order, batch_size, first, last, masks,
+                                      batch_losses, corrects)
+            for step in range(first, first + done):
+                count = min(batch_size, len(order) - step * batch_size)
+                accuracy = [corrects[step] / count] if self.metric_names else []
+                means.add([batch_losses[step], *accuracy], count)
+                for callback in watched:
+                    callback.on_train_batch_end(step, means.logs())
+            if done < last - first:
+                return self._stop_on_non_finite(batch_losses[first + done], epoch, first + done,
+                                                callback_list)
+            if means.count:
+                progress.update(last, means.logs())
+            if interrupted() or self.stop_training:
+                return None
+        return None
 
     def _stop_on_non_finite(self, loss, epoch, step, callback_list):
         """A step gave a non-finite loss or update: nothing was changed; stop training."""
@@ -759,6 +808,13 @@ class Sequential:
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
         _files().load_weights(self, filepath)
+
+
+def _watches_batches(callback):
+    """True when a callback does something at every batch (overrides a batch hook)."""
+    base = callbacks_module.Callback
+    return any(getattr(type(callback), hook) is not getattr(base, hook)
+               for hook in ("on_train_batch_begin", "on_train_batch_end"))
 
 
 def _weights(sample_weight):
