@@ -219,7 +219,7 @@ def test_cell_float32_libm_switch(cell, monkeypatch):
     assert np.max(np.abs(fast - slow[0])) < 1e-5
 
 
-def test_masked_steps_match_the_reference_exactly_where_carried():
+def test_fully_masked_sequence_keeps_its_initial_state():
     """A fully masked sequence returns its initial state in every compiled cell."""
     rng = np.random.default_rng(4)
     for cell in CELLS:
