@@ -37,8 +37,12 @@ def test_bench_kernels_quick(tmp_path):
     assert data["quick"] is True
     names = {row["kernel"].split(" ")[0] for row in data["kernels"]}
     assert {
-        "rnn_recurrence_forward",
-        "rnn_recurrence_backward",
+        "rnn_forward",
+        "rnn_backward",
+        "rnn_forward+backward",
+        "lstm_forward+backward",
+        "gru_forward+backward",
+        "gru_reset_before_forward+backward",
         "gather_rows",
         "scatter_add_rows",
         "rmsprop_update",
