@@ -208,10 +208,12 @@ CASES = [
      lambda: embedding_model(False).compile(optimizer=RMSprop, loss="mse"), T,
      r"optimizer: got the class RMSprop; pass an instance"),
     ("unknown loss", lambda: embedding_model(False).compile(loss="bce"), V,
-     r"loss: expected one of \['binary_crossentropy', 'mean_squared_error', 'mse'\]"),
+     r"loss: expected one of \['binary_crossentropy', 'categorical_crossentropy', "
+     r"'mean_squared_error', 'mse', 'sparse_categorical_crossentropy'\]"),
     ("no loss", lambda: embedding_model(False).compile(), V, r"loss: expected one of .*got None"),
     ("unknown metric", lambda: embedding_model(False).compile(loss="mse", metrics=["auc"]), V,
-     r"metrics: expected names from \['acc', 'accuracy', 'binary_accuracy'\]"),
+     r"metrics: expected names from \['acc', 'accuracy', 'binary_accuracy', "
+     r"'categorical_accuracy', 'sparse_categorical_accuracy'\]"),
     ("metrics a string", lambda: embedding_model(False).compile(loss="mse", metrics="accuracy"),
      T, r"metrics: expected a list such as \['accuracy'\]"),
     ("batch_size 0", lambda: fit(batch_size=0), V, r"batch_size: expected a positive int, got 0"),
