@@ -588,7 +588,7 @@ def deserialize(config):
         raise ValueError(f"loss: expected one of {sorted(_BY_NAME)} or "
                          f"{sorted(_BY_CLASS_NAME)}, got {dict(config)!r}")
     neutral = {"reduction": ("sum_over_batch_size", "auto", None), "label_smoothing": (0, 0.0),
-               "axis": (-1,), "dtype": (None,), "fn": (None,)}
+               "axis": (-1,), "dtype": (None,), "ignore_class": (None,)}
     for key, allowed in neutral.items():
         if key in options:
             value = options.pop(key)
