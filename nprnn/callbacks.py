@@ -303,7 +303,7 @@ class TerminateOnNaN(Callback):
     The rule: at ``on_train_batch_end(batch, logs)``, if ``logs['loss']`` is NaN or
     infinite, print ``Batch {batch}: Invalid loss, terminating training`` and set
     ``model.stop_training = True``; with ``raise_error=True`` raise RuntimeError instead
-    (Keras 3.11+: the error leaves ``fit`` at once, so other callbacks' ``on_train_end`` does
+    (as Keras 3.15: the error leaves ``fit`` at once, so other callbacks' ``on_train_end`` does
     not run).
 
     The contract with ``fit`` that makes it fire: when a batch's loss is not finite, ``fit``
