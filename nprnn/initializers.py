@@ -212,7 +212,9 @@ class Ones(Initializer):
 class Identity(Initializer):
     """``gain * I`` for a 2-D shape (r, c): ones on the main diagonal (``np.eye(r, c)``).
 
-    Any other rank raises ValueError, as in Keras.
+    Any other rank raises ValueError, as in Keras. Keras 3.15's Identity has no
+    ``get_config``, so it saves ``Identity(2.0)`` as ``{}`` (loading as gain 1); nprnn's
+    config keeps ``{'gain': ...}``.
     """
 
     def __init__(self, gain=1.0):

@@ -10,10 +10,11 @@ Reduction: Keras' default ``'sum_over_batch_size'``,
 .. math:: L = \frac{1}{n} \sum_i w_i \ell_i,
 
 where n is the number of per-sample losses (N, or N*T for sequence outputs) and
-:math:`w_i` the optional ``sample_weight`` (shape (N,), 1 when omitted; a weight repeats
-over the time steps of its sample). The divisor is n, not :math:`\sum w_i`: weights of 2
-double the loss. Its gradient is :math:`\partial L / \partial \hat y_i = w_i \,
-\partial \ell_i / \partial \hat y_i / n`.
+:math:`w_i` the optional ``sample_weight`` (shape (N,), 1 when omitted; for sequence
+outputs a weight of shape (N,) repeats over the time steps of its sample, or (N, T) gives
+one per step, which is what Keras 3 requires there). The divisor is n, not
+:math:`\sum w_i`: weights of 2 double the loss. Its gradient is
+:math:`\partial L / \partial \hat y_i = w_i \, \partial \ell_i / \partial \hat y_i / n`.
 
 When the model ends in ``Dense(1, activation='sigmoid')`` and the loss is binary
 cross-entropy, :class:`~nprnn.models.Sequential` takes the loss from the logits instead
@@ -228,7 +229,8 @@ def reduce_loss(per_sample, sample_weight=None):
     r"""Keras' ``'sum_over_batch_size'``: :math:`L = \frac1n \sum_i w_i \ell_i`.
 
     ``per_sample`` has shape (N,) or (N, T, ...); ``sample_weight`` (N,) is broadcast over
-    the trailing axes; n = ``per_sample.size``. Without weights this is the plain mean.
+    the trailing axes, or has ``per_sample``'s shape; n = ``per_sample.size``. Without
+    weights this is the plain mean.
     """
     if sample_weight is None:
         return float(np.mean(per_sample))
@@ -310,18 +312,22 @@ def _labels(y_true, y_pred):
     return labels.astype(np.intp)
 
 
-def check_sample_weight(sample_weight, count, name="sample_weight"):
+def check_sample_weight(sample_weight, count, name="sample_weight", loss_shape=None):
     """``sample_weight`` as float64 of shape (count,), or a ValueError/TypeError naming it.
 
-    Accepted: shape (count,) or (count, 1), finite and >= 0 (Keras does not refuse negative
-    weights; nprnn does, as they would turn descent into ascent for those samples).
+    Accepted: shape (count,) or (count, 1), or, for losses per time step, ``loss_shape``
+    (N, T) itself (Keras 3 needs (N, T) there: it cannot broadcast (N,) over the steps,
+    which nprnn does); finite and >= 0 (Keras does not refuse negative weights; nprnn
+    does, as they would turn descent into ascent for those samples).
     """
     weights = _numbers(sample_weight, name)
     if weights.shape == (count, 1):
         weights = weights[:, 0]
-    if weights.shape != (count,):
-        raise ValueError(f"{name}: expected one weight per sample, shape ({count},), got shape "
-                         f"{weights.shape}")
+    if weights.shape != (count,) and (loss_shape is None or weights.shape != tuple(loss_shape)):
+        also = f" or {tuple(loss_shape)}" if loss_shape is not None and len(loss_shape) > 1 \
+            else ""
+        raise ValueError(f"{name}: expected one weight per sample, shape ({count},){also}, got "
+                         f"shape {weights.shape}")
     weights = weights.astype(np.float64)
     if not np.isfinite(weights).all():
         raise ValueError(f"{name}: expected finite weights, found NaN or infinity")
@@ -403,8 +409,9 @@ class Loss:
     def _weights(self, sample_weight, y_pred):
         if sample_weight is None:
             return None
-        count = np.shape(y_pred)[0] if np.ndim(y_pred) else 1
-        return check_sample_weight(sample_weight, count)
+        shape = np.shape(y_pred)
+        count = shape[0] if shape else 1
+        return check_sample_weight(sample_weight, count, loss_shape=shape[:-1])
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         return reduce_loss(self.call(y_true, y_pred), self._weights(sample_weight, y_pred))

@@ -3,7 +3,9 @@ weights, and errors that name the argument."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -433,3 +435,91 @@ def test_sparse_and_categorical_accuracy_agree(p, labels, w):
 def test_metric_errors_name_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ============================================================================================
+# Keras 3 parity (tests/fixtures/keras_losses.npz, made by make_keras_loss_fixtures.py with
+# Keras 3.15 on JAX, gradients by jax.grad). Keras 3 outside TensorFlow promotes float64 to
+# float32, so its numbers are float32's: values are compared at 1e-6, gradients at 1e-5 (a
+# wrong rule, such as no renormalisation or dividing by sum(w), is off by far more).
+# ============================================================================================
+FIXTURES = np.load(Path(__file__).parent / "fixtures" / "keras_losses.npz")
+LOSS_CASES = sorted({key.split("/")[0] for key in FIXTURES.files if key.endswith("/loss")})
+NPRNN_LOSSES = {"cce": CategoricalCrossentropy(), "scce": SparseCategoricalCrossentropy(),
+                "cce_logits": CategoricalCrossentropy(from_logits=True),
+                "cce_soft": CategoricalCrossentropy(from_logits=True),
+                "scce_logits": SparseCategoricalCrossentropy(from_logits=True),
+                "scce_sequence": SparseCategoricalCrossentropy(from_logits=True),
+                "cce_clipped": CategoricalCrossentropy(),
+                "scce_clipped": SparseCategoricalCrossentropy(),
+                "bce": BinaryCrossentropy(), "bce_3_outputs": BinaryCrossentropy(),
+                "bce_logits_3_outputs": BinaryCrossentropy(from_logits=True),
+                "mse": MeanSquaredError()}
+
+
+def test_the_fixture_covers_every_case():
+    assert len(LOSS_CASES) == 2 * len(NPRNN_LOSSES)
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_loss_and_gradient_match_keras_3(case):
+    loss = NPRNN_LOSSES[case.removesuffix("_weighted")]
+    y_true, y_pred = FIXTURES[f"{case}/y_true"], FIXTURES[f"{case}/y_pred"]
+    weights = FIXTURES[f"{case}/sample_weight"] if f"{case}/sample_weight" in FIXTURES.files \
+        else None
+    assert loss(y_true, y_pred, sample_weight=weights) == pytest.approx(
+        float(FIXTURES[f"{case}/loss"]), rel=1e-6)
+    np.testing.assert_allclose(loss.gradient(y_true, y_pred, sample_weight=weights),
+                               FIXTURES[f"{case}/gradient"], rtol=1e-5, atol=1e-7)
+
+
+def test_per_sample_weights_broadcast_over_time_steps():
+    """Keras 3 needs (N, T) weights for per-step losses; nprnn also takes (N,), repeated."""
+    case = "scce_sequence"
+    y_true, y_pred = FIXTURES[f"{case}/y_true"], FIXTURES[f"{case}/y_pred"]
+    loss = SparseCategoricalCrossentropy(from_logits=True)
+    per_sample = np.array([2.0, 0.5])
+    assert loss(y_true, y_pred, sample_weight=per_sample) == pytest.approx(
+        loss(y_true, y_pred, sample_weight=np.repeat(per_sample[:, None], 3, axis=1)),
+        rel=1e-14)
+
+
+@pytest.mark.parametrize("name", ["binary_accuracy", "categorical_accuracy",
+                                  "sparse_categorical_accuracy"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_metrics_match_keras_3(name, weighted):
+    key = f"metric/{name}{'_weighted' if weighted else ''}"
+    weights = FIXTURES[f"{key}/sample_weight"] if weighted else None
+    value = getattr(metrics, name)(FIXTURES[f"{key}/y_true"], FIXTURES[f"{key}/y_pred"],
+                                   sample_weight=weights)
+    assert value == pytest.approx(float(FIXTURES[f"{key}/value"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "binary", "one_hot"])
+def test_class_weights_match_keras_3(kind):
+    class_weight = dict(zip(FIXTURES["class_weight/keys"].tolist(),
+                            FIXTURES["class_weight/values"].tolist()))
+    np.testing.assert_array_equal(
+        losses.sample_weights_from_class_weight(FIXTURES[f"class_weight/{kind}/y"],
+                                                class_weight),
+        FIXTURES[f"class_weight/{kind}/sample_weight"])
+
+
+def test_initializer_configs_and_names_match_keras_3():
+    from nprnn import initializers
+
+    for document in json.loads(str(FIXTURES["initializer_configs"])):
+        ours = initializers.serialize(initializers.get(document))
+        if document["class_name"] == "Identity":
+            # Keras 3.15's Identity has no get_config: Identity(2.0) is saved as {} and
+            # loads as Identity(1.0); nprnn keeps the gain
+            assert document["config"] == {} and ours["config"] == {"gain": 1.0}
+            continue
+        assert ours == document
+    for name, class_name in json.loads(str(FIXTURES["initializer_names"])).items():
+        if class_name.startswith("error"):
+            # Keras' get('constant') fails (Constant.from_config needs 'value');
+            # nprnn gives Constant(0.0), the class's default
+            assert initializers.get(name) == initializers.Constant(0.0)
+        else:
+            assert type(initializers.get(name)).__name__ == class_name, name
