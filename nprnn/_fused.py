@@ -47,7 +47,8 @@ def plan_for(model):
             getattr(optimizer, name) is not None
             for name in ("clipnorm", "clipvalue", "global_clipnorm")):
         return None
-    if any(function is not metrics.binary_accuracy for function in model._metric_functions):
+    if any(function not in (metrics.binary_accuracy, metrics.accuracy)
+           for function in model._metric_functions):
         return None
     arrays = model.weights + [v for v in optimizer.slots.get("velocity", [])]
     if not all(array.flags.c_contiguous for array in arrays):

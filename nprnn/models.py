@@ -267,7 +267,7 @@ class Sequential:
             metrics = []
         if isinstance(metrics, str) or not hasattr(metrics, "__iter__"):
             raise TypeError(f"metrics: expected a list such as ['accuracy'], got {metrics!r}")
-        resolved = [metrics_module.get(m) for m in metrics]
+        resolved = [metrics_module.get(m, loss=self.loss) for m in metrics]
         self.metric_names = [name for name, _ in resolved]
         self._metric_functions = [function for _, function in resolved]
         self.compiled = True
@@ -387,6 +387,9 @@ class Sequential:
         """Per-sample weights (N,) from ``sample_weight`` and/or ``class_weight``, or None."""
         count = len(targets)
         weights = None
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("sample_weight, class_weight: give one of them, not both (as "
+                             "Keras 3)")
         if sample_weight is not None:
             weights = as_float_array(sample_weight, name, self._dtype())
             if weights.shape not in ((count,), (count, 1)):
@@ -419,15 +422,37 @@ class Sequential:
         """True when the loss can be taken from the logits of the output layer.
 
         A sigmoid output with binary cross-entropy, or a softmax output with (sparse)
-        categorical cross-entropy: the gradient with respect to the logits is then exact,
-        ``p - y``, with no division by a saturated probability.
+        categorical cross-entropy, both from probabilities: the gradient with respect to the
+        logits is then exact, ``p - y``, with no division by a saturated probability (Keras'
+        TensorFlow backend does the same with the logits it keeps on the output).
         """
         last = self.layers[-1]
         if not isinstance(last, Dense) or getattr(self.loss, "from_logits", True):
             return False
         if last.activation == "sigmoid":
             return isinstance(self.loss, losses.BinaryCrossentropy)
-        return last.activation == "softmax" and hasattr(self.loss, "from_logits_pair")
+        return last.activation == "softmax" and isinstance(
+            self.loss, (losses.CategoricalCrossentropy, losses.SparseCategoricalCrossentropy))
+
+    def _loss_from_logits(self, targets, sample_weight, need_gradient=True):
+        """``(loss, dL/dlogits)`` from the output layer's cached logits."""
+        logits = self.layers[-1].preactivation
+        if self.layers[-1].activation == "sigmoid":
+            ops = kernels.active()
+            loss = ops.sigmoid_binary_crossentropy(logits, targets, sample_weight)
+            return loss, (ops.sigmoid_binary_crossentropy_backward(logits, targets, sample_weight)
+                          if need_gradient else None)
+        if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
+            value, gradient = (losses.sparse_categorical_crossentropy,
+                               losses.sparse_categorical_crossentropy_gradient)
+        else:
+            value, gradient = (losses.categorical_crossentropy,
+                               losses.categorical_crossentropy_gradient)
+        loss = losses.reduce_loss(value(targets, logits, from_logits=True), sample_weight)
+        if not need_gradient:
+            return loss, None
+        return loss, losses.reduce_gradient(gradient(targets, logits, from_logits=True),
+                                            sample_weight)
 
     def _forward(self, inputs, training=False):
         """Every layer's forward in turn; a mask travels with the outputs."""
@@ -444,30 +469,21 @@ class Sequential:
     def _loss_and_backward(self, inputs, targets, sample_weight=None):
         """Forward, loss, backward on one batch; gradients land in each layer's ``grads``."""
         outputs = self._forward(inputs, training=True)
-        last = self.layers[-1]
         remaining = self.layers
         if self._uses_logits():
-            ops = kernels.active()
-            if last.activation == "sigmoid":
-                loss = ops.sigmoid_binary_crossentropy(last.preactivation, targets, sample_weight)
-                dlogits = ops.sigmoid_binary_crossentropy_backward(last.preactivation, targets,
-                                                                   sample_weight)
-            else:
-                loss, dlogits = self.loss.from_logits_pair(targets, last.preactivation,
-                                                           sample_weight)
-            gradient = last.backward_from_preactivation(dlogits, len(self.layers) > 1)
+            loss, dlogits = self._loss_from_logits(targets, sample_weight)
+            gradient = self.layers[-1].backward_from_preactivation(dlogits, len(self.layers) > 1)
             remaining = self.layers[:-1]
         else:
-            loss = self._loss_value(targets, outputs, sample_weight)
+            loss = self.loss(targets, outputs, **_weights(sample_weight))
             gradient = self.loss.gradient(targets, outputs, **_weights(sample_weight))
         for position in range(len(remaining) - 1, -1, -1):
             gradient = remaining[position].backward(gradient, need_input_gradient=position > 0)
         return float(loss), outputs
 
     def _loss_value(self, targets, outputs, sample_weight=None):
-        if self._uses_logits() and self.layers[-1].activation == "sigmoid":
-            return kernels.active().sigmoid_binary_crossentropy(
-                self.layers[-1].preactivation, targets, sample_weight)
+        if self._uses_logits():
+            return self._loss_from_logits(targets, sample_weight, need_gradient=False)[0]
         return self.loss(targets, outputs, **_weights(sample_weight))
 
     def _trainable_pairs(self):
@@ -479,8 +495,9 @@ class Sequential:
         return weights, grads
 
     def _metric_values(self, targets, outputs, sample_weight=None):
-        return [function(targets, outputs, **_weights(sample_weight))
-                for function in self._metric_functions]
+        """The compiled metrics on a batch; unweighted, as Keras 3's ``metrics=`` are
+        (``sample_weight`` and ``class_weight`` weight the loss only)."""
+        return [function(targets, outputs) for function in self._metric_functions]
 
     # -- training ------------------------------------------------------------------------
     def compute_gradients(self, x, y, sample_weight=None):
