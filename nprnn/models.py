@@ -722,8 +722,26 @@ class Sequential:
         return (x_train, y_train, w_train), validation
 
     # -- inference -----------------------------------------------------------------------
+    def _fused_outputs(self, x, batch_size):
+        """``(outputs, logits)`` of the whole of ``x`` through the fused kernels, or None when
+        the model takes the per-layer route."""
+        plan = self._fused_plan(x) if self.compiled else None
+        if plan is None:
+            return None
+        logits = plan.logits(x, batch_size)[:, None]
+        return kernels.active().sigmoid(logits), logits
+
     def _evaluate_prepared(self, x, y, sample_weight, batch_size, name="x"):
         """Mean loss and metrics; NonFiniteError if an output or the loss is not finite."""
+        fused = self._fused_outputs(x, batch_size) if sample_weight is None else None
+        if fused is not None:
+            outputs, logits = fused
+            check_finite_outputs(outputs, 0, name)
+            loss = float(kernels.active().sigmoid_binary_crossentropy(logits, y))
+            if not math.isfinite(loss):
+                raise NonFiniteError(f"{name}: the loss is {loss} (the outputs are too large "
+                                     "for the loss)")
+            return [loss, *(float(v) for v in self._metric_values(y, outputs))]
         means = RunningMeans(self.metric_names)
         for start in range(0, len(x), batch_size):
             index = slice(start, start + batch_size)
@@ -765,6 +783,12 @@ class Sequential:
         prepared = self._prepare_x(x)
         steps = math.ceil(len(prepared) / batch_size)
         progress = Progress(steps, verbose)
+        with compute_setting():
+            fused = self._fused_outputs(prepared, batch_size)
+        if fused is not None:
+            check_finite_outputs(fused[0], 0, "x")
+            progress.finish(steps, {})
+            return fused[0]
         outputs = []
         with compute_setting():
             for start in range(0, len(prepared), batch_size):
