@@ -7,10 +7,12 @@ Measures, at the chapter's sizes (batch N=64, T=100 steps, H=8 units, V=500 rows
 projection table (500, 8), embedding (500, 16)), in float32 and float64:
 
 * microseconds per call of every compiled kernel and of its reference twin (median of
-  repeats, each repeat long enough to dwarf the timer), and the speedup;
+  repeats, each repeat long enough to dwarf the timer), and the speedup: the forward, the
+  backward (from the final h only) and both for each recurrent cell (SimpleRNN, LSTM, GRU
+  with reset_after True and False; the input projection excluded), gather, scatter, RMSprop;
 * the float32 tanh alone: the compiled approximation vs libm (scalar, in Numba) vs NumPy's
   own SIMD ``np.tanh``;
-* the forward recurrence on large batches (prediction) serial vs 2 threads;
+* the SimpleRNN forward on large batches (prediction) serial vs 2 threads;
 * the compile cost: a fresh process with an empty Numba cache vs one with the cache warm.
 
 Prints a table and writes ``benchmarks/results/kernels.json``.
@@ -30,49 +32,65 @@ import numpy as np
 from _common import ROOT, machine, median_time, table, write_json
 
 from nprnn.kernels import _fast_math, compiled, reference
+from nprnn.kernels.compiled import switches
 
 
-def _inputs(rng, N, T, H, V, E, dtype):
-    projected = rng.standard_normal((N, T, H)).astype(dtype)
-    Wh = (rng.standard_normal((H, H)) / np.sqrt(H)).astype(dtype)
-    h0 = np.zeros((N, H), dtype=dtype)
-    hidden = reference.rnn_recurrence_forward(projected, Wh, h0)
-    dhidden = np.zeros_like(hidden)
-    dhidden[:, -1] = rng.standard_normal((N, H))
+def _cells(H):
+    """(name, gates, states, weights(rng, dtype)) of the four recurrent cells."""
+    def weights(G, with_bias):
+        def make(rng, dtype):
+            Wh = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(dtype)
+            return (Wh, np.zeros(G * H, dtype)) if with_bias else (Wh,)
+        return make
+
+    return [("rnn", 1, 1, weights(1, False)), ("lstm", 4, 2, weights(4, False)),
+            ("gru", 3, 1, weights(3, True)), ("gru_reset_before", 3, 1, weights(3, False))]
+
+
+def _calls(module, rng, N, T, H, V, E, dtype):
+    """{label: zero-argument call} for every kernel of ``module`` at these sizes. The
+    recurrent backward passes start from the final h only (return_sequences=False); their
+    caches come from the same module's forward."""
+    calls = {}
+    for name, G, S, make_weights in _cells(H):
+        projected = rng.standard_normal((N, T, G * H)).astype(dtype)
+        states = tuple(np.zeros((N, H), dtype) for _ in range(S))
+        weights = make_weights(rng, dtype)
+        dfinal = (rng.standard_normal((N, H)).astype(dtype),) + (None,) * (S - 1)
+        forward = getattr(module, name + "_forward")
+        backward = getattr(module, name + "_backward")
+        cache = forward(projected, states, weights)[2]
+
+        def both(f=forward, b=backward, a=(projected, states, weights), d=dfinal):
+            b(None, d, f(*a)[2])
+
+        calls[f"{name}_forward"] = lambda f=forward, a=(projected, states, weights): f(*a)
+        calls[f"{name}_backward"] = lambda b=backward, d=dfinal, c=cache: b(None, d, c)
+        calls[f"{name}_forward+backward"] = both
     ids = rng.integers(0, V, (N, T))
-    return {
-        "rnn_recurrence_forward": (projected, Wh, h0),
-        "rnn_recurrence_backward": (dhidden, hidden, Wh, h0),
-        f"gather_rows ({V}x{H} table)": (rng.standard_normal((V, H)).astype(dtype), ids),
-        f"gather_rows ({V}x{E} table)": (rng.standard_normal((V, E)).astype(dtype), ids),
-        f"scatter_add_rows (C={H})": (rng.standard_normal((N, T, H)).astype(dtype), ids, V),
-        f"scatter_add_rows (C={E})": (rng.standard_normal((N, T, E)).astype(dtype), ids, V),
-        f"rmsprop_update ({V}x{E})": (
-            rng.standard_normal((V, E)).astype(dtype),
-            rng.standard_normal((V, E)).astype(dtype),
-            np.abs(rng.standard_normal((V, E))).astype(dtype),
-            1e-4,
-            0.9,
-            1e-7,
-        ),
-    }
+    for C in (H, E):
+        table = rng.standard_normal((V, C)).astype(dtype)
+        values = rng.standard_normal((N, T, C)).astype(dtype)
+        calls[f"gather_rows ({V}x{C} table)"] = lambda t=table: module.gather_rows(t, ids)
+        calls[f"scatter_add_rows (C={C})"] = lambda v=values: module.scatter_add_rows(v, ids, V)
+    param = rng.standard_normal((V, E)).astype(dtype)
+    grad = rng.standard_normal((V, E)).astype(dtype)
+    velocity = np.abs(rng.standard_normal((V, E))).astype(dtype)
+    calls[f"rmsprop_update ({V}x{E})"] = lambda: module.rmsprop_update(
+        param, grad, velocity, 1e-4, 0.9, 1e-7)
+    return calls
 
 
 def kernel_table(sizes, repeats, min_seconds):
     N, T, H, V, E = sizes
-    rng = np.random.default_rng(0)
     rows = []
     for dtype in (np.float32, np.float64):
-        for label, args in _inputs(rng, N, T, H, V, E, dtype).items():
-            name = label.split(" ")[0]
-            fast = getattr(compiled, name)
-            slow = getattr(reference, name)
-            t_fast = median_time(
-                lambda f=fast, a=args: f(*a), repeats=repeats, min_seconds=min_seconds
-            )
-            t_slow = median_time(
-                lambda f=slow, a=args: f(*a), repeats=repeats, min_seconds=min_seconds
-            )
+        fast_calls = _calls(compiled, np.random.default_rng(0), N, T, H, V, E, dtype)
+        slow_calls = _calls(reference, np.random.default_rng(0), N, T, H, V, E, dtype)
+        for label, fast in fast_calls.items():
+            slow = slow_calls[label]
+            t_fast = median_time(fast, repeats=repeats, min_seconds=min_seconds)
+            t_slow = median_time(slow, repeats=max(1, repeats // 3), min_seconds=min_seconds)
             rows.append(
                 {
                     "kernel": label,
@@ -117,7 +135,7 @@ def parallel_table(batches, T, H, repeats, min_seconds):
 
     rng = np.random.default_rng(2)
     rows = []
-    saved = compiled.PARALLEL_MIN_BATCH
+    saved = switches.PARALLEL_MIN_BATCH
     max_threads = numba.get_num_threads()
     try:
         for N in batches:
@@ -125,24 +143,24 @@ def parallel_table(batches, T, H, repeats, min_seconds):
             Wh = (rng.standard_normal((H, H)) / np.sqrt(H)).astype(np.float32)
             h0 = np.zeros((N, H), np.float32)
             row = {"N": N}
-            compiled.PARALLEL_MIN_BATCH = 0
+            switches.PARALLEL_MIN_BATCH = 0
             row["serial_us"] = 1e6 * median_time(
-                lambda p=projected, w=Wh, h=h0: compiled.rnn_recurrence_forward(p, w, h),
+                lambda p=projected, w=Wh, h=h0: compiled.rnn_forward(p, (h,), (w,)),
                 repeats=repeats,
                 min_seconds=min_seconds,
             )
-            compiled.PARALLEL_MIN_BATCH = 1
+            switches.PARALLEL_MIN_BATCH = 1
             for threads in sorted({1, min(2, max_threads)}):
                 numba.set_num_threads(threads)
                 row[f"parallel_{threads}_threads_us"] = 1e6 * median_time(
-                    lambda p=projected, w=Wh, h=h0: compiled.rnn_recurrence_forward(p, w, h),
+                    lambda p=projected, w=Wh, h=h0: compiled.rnn_forward(p, (h,), (w,)),
                     repeats=repeats,
                     min_seconds=min_seconds,
                 )
             numba.set_num_threads(max_threads)
             rows.append(row)
     finally:
-        compiled.PARALLEL_MIN_BATCH = saved
+        switches.PARALLEL_MIN_BATCH = saved
         numba.set_num_threads(max_threads)
     return rows
 
@@ -158,11 +176,21 @@ first = {}
 for dtype in (np.float32, np.float64):
     p = rng.standard_normal((4, 5, 3)).astype(dtype)
     w = rng.standard_normal((3, 3)).astype(dtype)
+    p3 = rng.standard_normal((4, 5, 9)).astype(dtype)
+    p4 = rng.standard_normal((4, 5, 12)).astype(dtype)
+    w3 = rng.standard_normal((3, 9)).astype(dtype)
+    w4 = rng.standard_normal((3, 12)).astype(dtype)
     h0 = np.zeros((4, 3), dtype)
     ids = rng.integers(0, 7, (4, 5))
     calls = {
-        "rnn_recurrence_forward": lambda: compiled.rnn_recurrence_forward(p, w, h0),
-        "rnn_recurrence_backward": lambda: compiled.rnn_recurrence_backward(p, p, w, h0),
+        "rnn_forward+backward": lambda: compiled.rnn_backward(
+            p, (None,), compiled.rnn_forward(p, (h0,), (w,))[2]),
+        "lstm_forward+backward": lambda: compiled.lstm_backward(
+            p, (None, None), compiled.lstm_forward(p4, (h0, h0), (w4,))[2]),
+        "gru_forward+backward": lambda: compiled.gru_backward(
+            p, (None,), compiled.gru_forward(p3, (h0,), (w3, w3[0]))[2]),
+        "gru_reset_before_forward+backward": lambda: compiled.gru_reset_before_backward(
+            p, (None,), compiled.gru_reset_before_forward(p3, (h0,), (w3,))[2]),
         "gather_rows": lambda: compiled.gather_rows(w, ids % 3),
         "scatter_add_rows": lambda: compiled.scatter_add_rows(p, ids, 7),
         "rmsprop_update": lambda: compiled.rmsprop_update(w, w, np.abs(w), 1e-3, 0.9, 1e-7),

@@ -84,18 +84,15 @@ def lean_epoch(ids, y, weights, batch, timings, improved):
             t = tick("table projection + gather", t)
         N = projected.shape[0]
         h0 = np.zeros((N, UNITS), dtype=projected.dtype)
-        hidden = ops.rnn_recurrence_forward(projected, Wh, h0)
-        t = tick("rnn_recurrence_forward", t)
-        last = hidden[:, -1]
+        _, (last,), cache = ops.rnn_forward(projected, (h0,), (Wh,))
+        t = tick("rnn_forward", t)
         z = last @ Wd + bd
         dz = ops.sigmoid_binary_crossentropy_backward(z, yb)
         dWd, dbd = last.T @ dz, dz.sum(axis=0)
         dlast = dz @ Wd.T
         t = tick("dense + loss", t)
-        dhidden = np.zeros_like(hidden)
-        dhidden[:, -1] = dlast
-        dprojected, dWh, _ = ops.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-        t = tick("rnn_recurrence_backward", t)
+        dprojected, _, (dWh,) = ops.rnn_backward(None, (dlast,), cache)
+        t = tick("rnn_backward", t)
         if improved:
             db = np.ones(
                 dprojected.shape[0] * dprojected.shape[1], dtype=dprojected.dtype

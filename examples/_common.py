@@ -27,6 +27,41 @@ BOOK = {
 }
 TARGET_VAL_ACCURACY = 0.78
 
+# Chapter 9-3 in the book's notebook (rickiepark/hg-mldl, 9-3.ipynb): best epoch (lowest
+# val_loss, counted from 1), its val_loss and val_accuracy, epochs run, for the run printed in
+# the book (TensorFlow 2.3), and the 2xLSTM checkpoint evaluated on the test set.
+BOOK_9_3 = {
+    "lstm": {"best_epoch": 41, "val_loss": 0.4273, "val_accuracy": 0.8056, "epochs_run": 44},
+    "dropout": {"best_epoch": 47, "val_loss": 0.4286, "val_accuracy": 0.8020,
+                "epochs_run": 50},
+    "2rnn": {"best_epoch": 39, "val_loss": 0.4295, "val_accuracy": 0.8058, "epochs_run": 42,
+             "test_loss": 0.4252, "test_accuracy": 0.8019},
+    "gru": {"best_epoch": 52, "val_loss": 0.4338, "val_accuracy": 0.7994, "epochs_run": 55},
+}
+# The notebook re-run by its author on later versions (best val_accuracy of lstm, dropout,
+# 2rnn, gru, then the 2xLSTM test accuracy), read from the notebook's history. The book's
+# run saved a checkpoint every epoch (no save_best_only), so its test accuracy is the last
+# epoch's; the reruns pass save_best_only=True, as this project does.
+BOOK_9_3_RERUNS = {
+    "TF 2.3 (book)": (0.8056, 0.8020, 0.8058, 0.7994, 0.8019),
+    "TF 2.4": (0.8030, 0.8042, 0.7968, 0.7896, 0.7988),
+    "TF 2.5": (0.8062, 0.7970, 0.8002, 0.7938, 0.8018),
+    "TF 2.6": (0.7976, 0.7972, 0.7976, 0.7976, 0.8004),
+    "TF 2.8": (0.8030, 0.8044, 0.7990, 0.7908, 0.7988),
+    "TF 2.9": (0.8002, 0.8004, 0.7986, 0.7914, 0.7975),
+    "TF 2.11-2.14": (0.8000, 0.8018, 0.7938, 0.7930, 0.7975),
+    "Keras 3.4": (0.7934, 0.7904, 0.7844, 0.7978, 0.7848),
+}
+MODELS_9_3 = ("lstm", "dropout", "2rnn", "gru")
+
+
+def rerun_band_9_3(name):
+    """(lowest, highest) best val_accuracy of ``name`` (or 'test') over the notebook's runs."""
+    column = (*MODELS_9_3, "test").index(name)
+    values = [run[column] for run in BOOK_9_3_RERUNS.values()]
+    return min(values), max(values)
+
+
 # Sizes of --quick runs (a CI smoke test, not a result).
 QUICK = {"train": 2000, "val": 500, "test": 1000, "epochs": 2}
 
@@ -131,6 +166,116 @@ def build_embedding_model():
     model2.add(keras.layers.SimpleRNN(8))
     model2.add(keras.layers.Dense(1, activation="sigmoid"))
     return model2
+
+
+# The four models of chapter 9-3: label, checkpoint name (the book's), loss-plot name.
+LABELS_9_3 = {
+    "lstm": "LSTM(8)",
+    "dropout": "LSTM(8, dropout=0.3)",
+    "2rnn": "2 x LSTM(8, dropout=0.3)",
+    "gru": "GRU(8)",
+}
+
+
+def build_9_3_model(name):
+    """One of chapter 9-3's models, as the book builds it: Embedding(500, 16), then
+
+    * ``lstm``: LSTM(8) (8,809 parameters);
+    * ``dropout``: LSTM(8, dropout=0.3) (8,809);
+    * ``2rnn``: LSTM(8, dropout=0.3, return_sequences=True), LSTM(8, dropout=0.3) (9,353);
+    * ``gru``: GRU(8) (8,633);
+
+    then Dense(1, activation='sigmoid').
+    """
+    import nprnn as keras
+
+    if name not in MODELS_9_3:
+        raise ValueError(f"name: expected one of {MODELS_9_3}, got {name!r}")
+    model = keras.Sequential()
+    model.add(keras.layers.Embedding(500, 16, input_length=100))
+    if name == "lstm":
+        model.add(keras.layers.LSTM(8))
+    elif name == "dropout":
+        model.add(keras.layers.LSTM(8, dropout=0.3))
+    elif name == "2rnn":
+        model.add(keras.layers.LSTM(8, dropout=0.3, return_sequences=True))
+        model.add(keras.layers.LSTM(8, dropout=0.3))
+    else:
+        model.add(keras.layers.GRU(8))
+    model.add(keras.layers.Dense(1, activation="sigmoid"))
+    return model
+
+
+def model_list(text, allowed=MODELS_9_3):
+    """'lstm,gru' -> ['lstm', 'gru'], checked against ``allowed``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {', '.join(allowed)}, got {text!r}")
+    return names
+
+
+def checkpoint_path(model, path):
+    """``path`` (the book's ``.h5`` name), or the same name with nprnn's native ``.npz``
+    suffix when nprnn cannot write ``model`` in Keras' HDF5 layout (nprnn.interop raises
+    KerasCompatibilityError for a layer it has no Keras config for); says so when it swaps.
+    """
+    from nprnn import interop
+
+    try:
+        interop.keras_model_config(model)
+    except interop.KerasCompatibilityError as error:
+        native = Path(path).with_suffix(".npz")
+        print(f"note: {error}: nprnn cannot write this model as .h5 yet, so the checkpoint "
+              f"is {native.name} (nprnn's native format) instead of {Path(path).name}")
+        return native
+    return Path(path)
+
+
+def run_9_3_model(name, data, output_dir, epochs, args):
+    """Train one 9-3 model with the book's settings, plot its loss curves, evaluate the
+    reloaded checkpoint on the test set (as the book does for the 2xLSTM model), and write
+    ``<name>_results.json``. Returns the results dict.
+    """
+    import nprnn as keras
+    from nprnn import plotting
+
+    started = time.perf_counter()
+    book = BOOK_9_3[name]
+    print(f"\n{'-' * 30} {LABELS_9_3[name]} {'-' * 30}")
+    model = build_9_3_model(name)
+    model.summary()
+    checkpoint = checkpoint_path(model, output_dir / f"best-{name}-model.h5")
+    history, early_stopping, fit_seconds = compile_and_fit(
+        model, data.train_seq, data.train_target, (data.val_seq, data.val_target),
+        checkpoint, epochs)
+    results = summarize_fit(history, early_stopping)
+    print(f"\nbest epoch {results['best_epoch']} of {results['epochs_run']}: val_loss "
+          f"{results['val_loss']:.4f}, val_accuracy {results['val_accuracy']:.4f} (book: "
+          f"epoch {book['best_epoch']} of {book['epochs_run']}, {book['val_loss']:.4f}, "
+          f"{book['val_accuracy']:.4f}); fit took {fit_seconds:.0f} s")
+    path = plotting.plot_history(history, output_dir / f"{name}-loss.png",
+                                 best_epoch=results["best_epoch"],
+                                 title=f"{LABELS_9_3[name]} on a 16-d word embedding")
+    print("wrote", path)
+    # The book's last cell: keras.models.load_model('best-2rnn-model.h5').evaluate(test_seq)
+    restored = keras.models.load_model(checkpoint)
+    test_loss, test_accuracy = restored.evaluate(data.test_seq, data.test_target, verbose=0)
+    print(f"{checkpoint.name} reloaded, test: loss {test_loss:.4f}, accuracy "
+          f"{test_accuracy:.4f} ({len(data.test_seq):,} reviews)"
+          + (f" (book: {book['test_loss']:.4f}, {book['test_accuracy']:.4f})"
+             if "test_accuracy" in book else ""))
+    results.update({
+        "model": name, "label": LABELS_9_3[name], "parameters": int(model.count_params()),
+        "quick": args.quick, "seed": args.seed, "max_epochs": epochs,
+        "test_loss": float(test_loss), "test_accuracy": float(test_accuracy),
+        "checkpoint": checkpoint.name, "fit_seconds": fit_seconds,
+        "seconds_per_epoch": fit_seconds / results["epochs_run"],
+        "wall_seconds": time.perf_counter() - started,
+    })
+    write_json(output_dir / f"{name}_results.json", results)
+    return results
 
 
 def compile_and_fit(model, x, y, validation_data, checkpoint_path, epochs=100):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nprnn import _random
+
 
 def rel_error(analytic, numeric) -> float:
     """``max|a - b| / max(1e-8, max(|a| + |b|))``: 0 for equal arrays, ~1 for unrelated ones."""
@@ -80,17 +82,26 @@ def check_layer(layer, inputs, upstream=None, h=1e-6, seed=0):
     return errors
 
 
-def check_model(model, x, y, h=1e-6):
+def check_model(model, x, y, h=1e-6, seed=None):
     """Relative error of every gradient of a compiled model's mean loss on (x, y).
 
-    Returns ``{'layer/weight': error}`` in ``get_weights()`` order.
+    The loss is taken in training mode. Dropout draws its masks from nprnn's generator: with
+    ``seed``, the generator is re-seeded before every evaluation, so that the analytic and
+    every numerical evaluation see the same masks. Returns ``{'layer/weight': error}`` in
+    ``get_weights()`` order.
     """
+    def reseed():
+        if seed is not None:
+            _random.set_seed(seed)
+
+    reseed()
     analytic = model.compute_gradients(x, y)
     prepared = model._prepare_x(x)
     targets = model._prepare_y(y, len(prepared))
     inputs = model._batch(prepared, slice(None))
 
     def loss():
+        reseed()
         return model._loss_and_backward(inputs, targets)[0]
 
     names = [f"{layer.name}/{n}" for layer in model.layers for n in layer.weight_names]

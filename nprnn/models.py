@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from nprnn import _random, config, kernels, losses, optimizers
+from nprnn import _fused, _random, config, kernels, losses, optimizers
 from nprnn import callbacks as callbacks_module
 from nprnn import metrics as metrics_module
 from nprnn._training import (
@@ -267,7 +267,7 @@ class Sequential:
             metrics = []
         if isinstance(metrics, str) or not hasattr(metrics, "__iter__"):
             raise TypeError(f"metrics: expected a list such as ['accuracy'], got {metrics!r}")
-        resolved = [metrics_module.get(m) for m in metrics]
+        resolved = [metrics_module.get(m, loss=self.loss) for m in metrics]
         self.metric_names = [name for name, _ in resolved]
         self._metric_functions = [function for _, function in resolved]
         self.compiled = True
@@ -387,6 +387,9 @@ class Sequential:
         """Per-sample weights (N,) from ``sample_weight`` and/or ``class_weight``, or None."""
         count = len(targets)
         weights = None
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("sample_weight, class_weight: give one of them, not both (as "
+                             "Keras 3)")
         if sample_weight is not None:
             weights = as_float_array(sample_weight, name, self._dtype())
             if weights.shape not in ((count,), (count, 1)):
@@ -419,15 +422,37 @@ class Sequential:
         """True when the loss can be taken from the logits of the output layer.
 
         A sigmoid output with binary cross-entropy, or a softmax output with (sparse)
-        categorical cross-entropy: the gradient with respect to the logits is then exact,
-        ``p - y``, with no division by a saturated probability.
+        categorical cross-entropy, both from probabilities: the gradient with respect to the
+        logits is then exact, ``p - y``, with no division by a saturated probability (Keras'
+        TensorFlow backend does the same with the logits it keeps on the output).
         """
         last = self.layers[-1]
         if not isinstance(last, Dense) or getattr(self.loss, "from_logits", True):
             return False
         if last.activation == "sigmoid":
             return isinstance(self.loss, losses.BinaryCrossentropy)
-        return last.activation == "softmax" and hasattr(self.loss, "from_logits_pair")
+        return last.activation == "softmax" and isinstance(
+            self.loss, (losses.CategoricalCrossentropy, losses.SparseCategoricalCrossentropy))
+
+    def _loss_from_logits(self, targets, sample_weight, need_gradient=True):
+        """``(loss, dL/dlogits)`` from the output layer's cached logits."""
+        logits = self.layers[-1].preactivation
+        if self.layers[-1].activation == "sigmoid":
+            ops = kernels.active()
+            loss = ops.sigmoid_binary_crossentropy(logits, targets, sample_weight)
+            return loss, (ops.sigmoid_binary_crossentropy_backward(logits, targets, sample_weight)
+                          if need_gradient else None)
+        if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
+            value, gradient = (losses.sparse_categorical_crossentropy,
+                               losses.sparse_categorical_crossentropy_gradient)
+        else:
+            value, gradient = (losses.categorical_crossentropy,
+                               losses.categorical_crossentropy_gradient)
+        loss = losses.reduce_loss(value(targets, logits, from_logits=True), sample_weight)
+        if not need_gradient:
+            return loss, None
+        return loss, losses.reduce_gradient(gradient(targets, logits, from_logits=True),
+                                            sample_weight)
 
     def _forward(self, inputs, training=False):
         """Every layer's forward in turn; a mask travels with the outputs."""
@@ -444,30 +469,21 @@ class Sequential:
     def _loss_and_backward(self, inputs, targets, sample_weight=None):
         """Forward, loss, backward on one batch; gradients land in each layer's ``grads``."""
         outputs = self._forward(inputs, training=True)
-        last = self.layers[-1]
         remaining = self.layers
         if self._uses_logits():
-            ops = kernels.active()
-            if last.activation == "sigmoid":
-                loss = ops.sigmoid_binary_crossentropy(last.preactivation, targets, sample_weight)
-                dlogits = ops.sigmoid_binary_crossentropy_backward(last.preactivation, targets,
-                                                                   sample_weight)
-            else:
-                loss, dlogits = self.loss.from_logits_pair(targets, last.preactivation,
-                                                           sample_weight)
-            gradient = last.backward_from_preactivation(dlogits, len(self.layers) > 1)
+            loss, dlogits = self._loss_from_logits(targets, sample_weight)
+            gradient = self.layers[-1].backward_from_preactivation(dlogits, len(self.layers) > 1)
             remaining = self.layers[:-1]
         else:
-            loss = self._loss_value(targets, outputs, sample_weight)
+            loss = self.loss(targets, outputs, **_weights(sample_weight))
             gradient = self.loss.gradient(targets, outputs, **_weights(sample_weight))
         for position in range(len(remaining) - 1, -1, -1):
             gradient = remaining[position].backward(gradient, need_input_gradient=position > 0)
         return float(loss), outputs
 
     def _loss_value(self, targets, outputs, sample_weight=None):
-        if self._uses_logits() and self.layers[-1].activation == "sigmoid":
-            return kernels.active().sigmoid_binary_crossentropy(
-                self.layers[-1].preactivation, targets, sample_weight)
+        if self._uses_logits():
+            return self._loss_from_logits(targets, sample_weight, need_gradient=False)[0]
         return self.loss(targets, outputs, **_weights(sample_weight))
 
     def _trainable_pairs(self):
@@ -479,8 +495,9 @@ class Sequential:
         return weights, grads
 
     def _metric_values(self, targets, outputs, sample_weight=None):
-        return [function(targets, outputs, **_weights(sample_weight))
-                for function in self._metric_functions]
+        """The compiled metrics on a batch; unweighted, as Keras 3's ``metrics=`` are
+        (``sample_weight`` and ``class_weight`` weight the loss only)."""
+        return [function(targets, outputs) for function in self._metric_functions]
 
     # -- training ------------------------------------------------------------------------
     def compute_gradients(self, x, y, sample_weight=None):
@@ -554,8 +571,7 @@ class Sequential:
             batch_size, epochs, initial_epoch, verbose, shuffle, callbacks)
         train, validation = self._fit_data(x, y, sample_weight, class_weight, validation_split,
                                            validation_data)
-        x_train, y_train, w_train = train
-        steps = math.ceil(len(x_train) / batch_size)
+        steps = math.ceil(len(train[0]) / batch_size)
         history = callbacks_module.History()
         callback_list = [*callback_list, history]
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}
@@ -569,26 +585,11 @@ class Sequential:
                     print(f"Epoch {epoch + 1}/{epochs}")
                 for callback in callback_list:
                     callback.on_epoch_begin(epoch)
-                order = (_random.generator().permutation(len(x_train)) if shuffle
-                         else np.arange(len(x_train)))
+                order = (_random.generator().permutation(len(train[0])) if shuffle
+                         else np.arange(len(train[0])))
                 means, progress = RunningMeans(self.metric_names), Progress(steps, verbose)
-                for step in range(steps):
-                    index = order[step * batch_size:(step + 1) * batch_size]
-                    weights = None if w_train is None else w_train[index]
-                    for callback in callback_list:
-                        callback.on_train_batch_begin(step)
-                    loss, outputs = self.train_step(self._batch(x_train, index), y_train[index],
-                                                    weights)
-                    if outputs is None:
-                        self._stop_on_non_finite(loss, epoch, step, callback_list)
-                        break
-                    means.add([loss, *self._metric_values(y_train[index], outputs, weights)],
-                              len(index))
-                    for callback in callback_list:
-                        callback.on_train_batch_end(step, means.logs())
-                    progress.update(step + 1, means.logs())
-                    if interrupted() or self.stop_training:
-                        break
+                self._train_epoch(train, order, batch_size, epoch, callback_list, progress,
+                                  interrupted, means)
                 if means.count == 0:
                     break
                 epoch_logs = means.logs()
@@ -614,6 +615,71 @@ class Sequential:
         for callback in callback_list:
             callback.on_train_end()
         return history
+
+    def _train_epoch(self, train, order, batch_size, epoch, callback_list, progress,
+                     interrupted, means):
+        """One pass over the batches of ``order``: forward, loss, backward, update per batch.
+
+        The running means of the loss and metrics land in ``means``. A model of the chapter's
+        shape takes the fused compiled step (:mod:`nprnn._fused`), tested equal to this loop.
+        """
+        x_train, y_train, w_train = train
+        plan = self._fused_plan(x_train) if w_train is None else None
+        if plan is not None:
+            return self._train_epoch_fused(plan, train, order, batch_size, epoch,
+                                           callback_list, progress, interrupted, means)
+        for step in range(math.ceil(len(order) / batch_size)):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            weights = None if w_train is None else w_train[index]
+            for callback in callback_list:
+                callback.on_train_batch_begin(step)
+            loss, outputs = self.train_step(self._batch(x_train, index), y_train[index], weights)
+            if outputs is None:
+                return self._stop_on_non_finite(loss, epoch, step, callback_list)
+            means.add([loss, *self._metric_values(y_train[index], outputs, weights)],
+                      len(index))
+            for callback in callback_list:
+                callback.on_train_batch_end(step, means.logs())
+            progress.update(step + 1, means.logs())
+            if interrupted() or self.stop_training:
+                return None
+        return None
+
+    def _fused_plan(self, x):
+        plan = _fused.plan_for(self)
+        return plan if plan is not None and plan.accepts(x) else None
+
+    def _train_epoch_fused(self, plan, train, order, batch_size, epoch, callback_list,
+                           progress, interrupted, means):
+        """:meth:`_train_epoch` through the fused kernels, a chunk of batches per call (one
+        batch per call when a callback watches every batch)."""
+        x_train, y_train, _ = train
+        steps = math.ceil(len(order) / batch_size)
+        watched = [c for c in callback_list if _watches_batches(c)]
+        chunk = 1 if watched else _fused.CHUNK
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        masks = plan.dropout_masks(order)
+        batch_losses, corrects = np.empty(steps), np.zeros(steps, dtype=np.int64)
+        for first in range(0, steps, chunk):
+            last = min(steps, first + chunk)
+            for callback in watched:
+                callback.on_train_batch_begin(first)
+            done = plan.train_batches(x_train, y_train, order, batch_size, first, last, masks,
+                                      batch_losses, corrects)
+            for step in range(first, first + done):
+                count = min(batch_size, len(order) - step * batch_size)
+                accuracy = [corrects[step] / count] if self.metric_names else []
+                means.add([batch_losses[step], *accuracy], count)
+                for callback in watched:
+                    callback.on_train_batch_end(step, means.logs())
+            if done < last - first:
+                return self._stop_on_non_finite(batch_losses[first + done], epoch, first + done,
+                                                callback_list)
+            if means.count:
+                progress.update(last, means.logs())
+            if interrupted() or self.stop_training:
+                return None
+        return None
 
     def _stop_on_non_finite(self, loss, epoch, step, callback_list):
         """A step gave a non-finite loss or update: nothing was changed; stop training."""
@@ -656,8 +722,26 @@ class Sequential:
         return (x_train, y_train, w_train), validation
 
     # -- inference -----------------------------------------------------------------------
+    def _fused_outputs(self, x, batch_size):
+        """``(outputs, logits)`` of the whole of ``x`` through the fused kernels, or None when
+        the model takes the per-layer route."""
+        plan = self._fused_plan(x) if self.compiled else None
+        if plan is None:
+            return None
+        logits = plan.logits(x, batch_size)[:, None]
+        return kernels.active().sigmoid(logits), logits
+
     def _evaluate_prepared(self, x, y, sample_weight, batch_size, name="x"):
         """Mean loss and metrics; NonFiniteError if an output or the loss is not finite."""
+        fused = self._fused_outputs(x, batch_size) if sample_weight is None else None
+        if fused is not None:
+            outputs, logits = fused
+            check_finite_outputs(outputs, 0, name)
+            loss = float(kernels.active().sigmoid_binary_crossentropy(logits, y))
+            if not math.isfinite(loss):
+                raise NonFiniteError(f"{name}: the loss is {loss} (the outputs are too large "
+                                     "for the loss)")
+            return [loss, *(float(v) for v in self._metric_values(y, outputs))]
         means = RunningMeans(self.metric_names)
         for start in range(0, len(x), batch_size):
             index = slice(start, start + batch_size)
@@ -699,6 +783,12 @@ class Sequential:
         prepared = self._prepare_x(x)
         steps = math.ceil(len(prepared) / batch_size)
         progress = Progress(steps, verbose)
+        with compute_setting():
+            fused = self._fused_outputs(prepared, batch_size)
+        if fused is not None:
+            check_finite_outputs(fused[0], 0, "x")
+            progress.finish(steps, {})
+            return fused[0]
         outputs = []
         with compute_setting():
             for start in range(0, len(prepared), batch_size):
@@ -759,6 +849,13 @@ class Sequential:
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save` into this model."""
         _files().load_weights(self, filepath)
+
+
+def _watches_batches(callback):
+    """True when a callback does something at every batch (overrides a batch hook)."""
+    base = callbacks_module.Callback
+    return any(getattr(type(callback), hook) is not getattr(base, hook)
+               for hook in ("on_train_batch_begin", "on_train_batch_end"))
 
 
 def _weights(sample_weight):

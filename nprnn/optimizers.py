@@ -41,7 +41,8 @@ class Optimizer:
 
     def build(self, weights):
         """Create zero slots shaped like ``weights``."""
-        self.slots = {name: [np.zeros_like(w) for w in weights] for name in self.slot_names}
+        self.slots = {name: [np.zeros(w.shape, w.dtype) for w in weights]
+                      for name in self.slot_names}
 
     def clip(self, grads):
         """Apply clipvalue, clipnorm and global_clipnorm, in that order; returns new arrays."""

@@ -17,12 +17,14 @@ renderer, never through ``pyplot``: no window opens, no display is needed, and t
 ``pyplot`` state (current figure, backend) of the caller is left alone.
 
 Numbers for people who study the maths, for the chapter's models (an optional
-``Embedding``, then ``SimpleRNN``, then ``Dense(1, activation='sigmoid')``), computed in
-float64 from the model's weights:
+``Embedding``, then a ``SimpleRNN``, ``LSTM`` or ``GRU``, then
+``Dense(1, activation='sigmoid')``), computed in float64 by the layers' own forward and
+backward passes on float64 copies of the model's layers:
 
 * :func:`rnn_hidden_states`: every hidden state :math:`h_1 \dots h_T` of the cell;
 * :func:`hidden_state_gradients`: :math:`\partial \ell_n / \partial h_t` for every review n
-  and step t, where :math:`\ell_n` is review n's own binary cross-entropy;
+  and step t, where :math:`\ell_n` is review n's own binary cross-entropy (SimpleRNN and
+  LSTM);
 * :func:`word_effects`: how much each word moves the model's output when it is the last word
   read, averaged over real reviews.
 """
@@ -38,7 +40,7 @@ import numpy as np
 
 from nprnn import kernels
 from nprnn._validation import as_array, as_float_array, as_token_ids
-from nprnn.layers import RNN, Dense, Embedding, SimpleRNNCell
+from nprnn.layers import RNN, Dense, Embedding, GRUCell
 from nprnn.utils.categorical import SparseOneHot
 
 __all__ = [
@@ -362,48 +364,47 @@ def plot_embedding_pca(embeddings, path, words=None, scores=None, n_labels=12,
 # The numbers: hidden states, their gradients, word effects
 # --------------------------------------------------------------------------------------
 def _chapter_layers(model):
-    """(embedding or None, SimpleRNN, Dense) of a chapter-shaped model, or a clear error."""
+    """(embedding or None, recurrent layer, Dense) of a chapter-shaped model, or a clear error."""
     stack = list(getattr(model, "layers", []))
     embedding = None
     if stack and isinstance(stack[0], Embedding):
         embedding = stack.pop(0)
-    shaped = (len(stack) == 2 and isinstance(stack[0], RNN)
-              and isinstance(stack[0].cell, SimpleRNNCell) and not stack[0].return_sequences
-              and isinstance(stack[1], Dense) and stack[1].units == 1
-              and stack[1].activation == "sigmoid")
+    shaped = (len(stack) == 2 and isinstance(stack[0], RNN) and not stack[0].return_sequences
+              and not stack[0].return_state and isinstance(stack[1], Dense)
+              and stack[1].units == 1 and stack[1].activation == "sigmoid")
     if not shaped:
         kinds = [type(layer).__name__ for layer in getattr(model, "layers", [])]
-        raise ValueError("model: expected the chapter's shape [Embedding,] SimpleRNN, "
-                         f"Dense(1, activation='sigmoid'), got {kinds} (an LSTM or GRU has "
-                         "other states and gradients; these numbers are the SimpleRNN's)")
+        raise ValueError("model: expected the chapter's shape [Embedding,] SimpleRNN (or LSTM, "
+                         f"GRU), Dense(1, activation='sigmoid'), got {kinds}")
     if not all(layer.built for layer in getattr(model, "layers", [])):
         raise ValueError("model: not built yet; give the first layer its input shape or fit it")
     if embedding is not None and embedding.mask_zero:
         raise ValueError("model: expected an Embedding with mask_zero=False (every step read, "
                          "as in the book), got mask_zero=True")
     if stack[0].go_backwards:
-        raise ValueError("model: expected a SimpleRNN reading forwards (t = 1 .. T), got "
-                         "go_backwards=True")
+        raise ValueError(f"model: expected a {type(stack[0]).__name__} reading forwards "
+                         "(t = 1 .. T), got go_backwards=True")
     return embedding, stack[0], stack[1]
 
 
 class _Float64Chapter(NamedTuple):
     r"""A chapter-shaped model copied to float64, cut where its maths is cut.
 
-    The input reaches :math:`h_t` only through the input projection
-    :math:`a_t = x_t W_x + b`, so the copy computes :math:`a_t` with the projection kernel
-    the SimpleRNN layer itself calls (:func:`_project`), and feeds it to ``rnn``: a float64
-    copy of the SimpleRNN with the model's :math:`W_h`, an identity kernel and no bias. Its
-    forward pass gives the model's :math:`h_t` (``return_sequences=True``), and its backward
-    pass returns :math:`\partial\ell/\partial a_t` as its input gradient, which backprop
-    through time needs (:func:`hidden_state_gradients`). ``dense`` is a float64 copy of the
-    Dense layer.
+    The input reaches the states only through the input projection
+    :math:`a_t = x_t W_x + b` (bias included, (N, T, G*H) with G = 1, 4, 3 gates), so the copy
+    computes :math:`a_t` with the projection kernel the recurrent layer itself calls
+    (:func:`_project`) and feeds it to ``rnn``: a float64 copy of the recurrent layer with
+    the model's recurrent weights, an identity kernel and a zero input bias. Its forward pass
+    gives the model's :math:`h_t` (``return_sequences=True``, ``return_state=True``), and
+    its backward pass returns :math:`\partial\ell/\partial a_t` as its input gradient, which
+    backpropagation through time needs (:func:`hidden_state_gradients`). ``dense`` is a
+    float64 copy of the Dense layer.
     """
 
     table: np.ndarray | None  # (V, E) embedding table, or None for one-hot inputs (identity)
-    Wx: np.ndarray  # (E or V, H)
-    b: np.ndarray | None  # (H,)
-    Wh: np.ndarray  # (H, H)
+    Wx: np.ndarray  # (E or V, G*H)
+    b: np.ndarray | None  # (G*H,) input bias
+    Wh: np.ndarray  # (H, G*H)
     rnn: RNN
     dense: Dense
 
@@ -418,7 +419,12 @@ def _float64_copy(layer, input_shape, weights, **changes):
     ``changes`` should set the initializers to 'zeros': building the copy then draws nothing
     from nprnn's random generator, so the caller's next ``fit`` is not changed.
     """
-    copy = type(layer).from_config({**layer.get_config(), "dtype": "float64", **changes})
+    config_ = {**layer.get_config(), "dtype": "float64"}
+    if "cell" in config_:  # RNN(cell): the cell's arguments sit in the cell's own config
+        cell = config_["cell"]
+        cell_changes = {key: changes.pop(key) for key in list(changes) if key in cell["config"]}
+        config_["cell"] = {**cell, "config": {**cell["config"], **cell_changes}}
+    copy = type(layer).from_config({**config_, **changes})
     copy.build(input_shape)
     copy.set_weights(weights)
     return copy
@@ -426,16 +432,23 @@ def _float64_copy(layer, input_shape, weights, **changes):
 
 def _float64_chapter(model) -> _Float64Chapter:
     embedding, rnn, dense = _chapter_layers(model)
-    Wx, b, (Wh,) = rnn.cell.split([np.asarray(w, dtype=np.float64) for w in rnn.weights])
-    units = rnn.units
-    reader = _float64_copy(rnn, (None, None, units), [np.eye(units), Wh],
-                           return_sequences=True, return_state=False, stateful=False,
-                           use_bias=False, dropout=0.0, recurrent_dropout=0.0,
-                           kernel_initializer="zeros", recurrent_initializer="zeros")
-    head = _float64_copy(dense, (None, units), dense.get_weights(),
+    weights = [np.asarray(w, dtype=np.float64) for w in rnn.weights]
+    Wx, b, recurrent = rnn.cell.split(weights)
+    # The reader's weights: identity kernel, the same recurrent weights (the GRU's recurrent
+    # bias among them), and the input bias set to 0 since a_t includes it already.
+    width = Wx.shape[1]
+    reader_weights = [np.eye(width)] + [w.copy() for w in weights[1:]]
+    _, reader_bias, _ = rnn.cell.split(reader_weights)
+    if reader_bias is not None:
+        reader_bias[...] = 0  # a view into the reader's bias array (the GRU's row 0)
+    reader = _float64_copy(rnn, (None, None, width), reader_weights,
+                           return_sequences=True, return_state=True, stateful=False,
+                           dropout=0.0, recurrent_dropout=0.0, kernel_initializer="zeros",
+                           recurrent_initializer="zeros", bias_initializer="zeros")
+    head = _float64_copy(dense, (None, rnn.units), dense.get_weights(),
                          kernel_initializer="zeros", bias_initializer="zeros")
     table = None if embedding is None else np.asarray(embedding.embeddings, dtype=np.float64)
-    return _Float64Chapter(table, Wx, b, Wh, reader, head)
+    return _Float64Chapter(table, Wx, b, recurrent[0], reader, head)
 
 
 def _inputs(chapter, x):
@@ -457,7 +470,7 @@ def _inputs(chapter, x):
 
 
 def _project(chapter, inputs):
-    r"""Input projections :math:`a_t = x_t W_x + b`, float64 (N, T, H), as the layer makes them.
+    r"""Input projections :math:`a_t = x_t W_x + b`, float64 (N, T, G*H), as the layer makes them.
 
     Token ids: a row gather of ``table Wx + b`` (of ``Wx + b`` for one-hot inputs);
     features (N, T, D): ``x Wx + b``.
@@ -468,6 +481,12 @@ def _project(chapter, inputs):
     return ops.dense_forward(inputs, chapter.Wx, chapter.b)
 
 
+def _read(chapter, projected, initial_state=None):
+    """The reader's forward pass: hidden states (N, T, H) and the final states list."""
+    hidden, *final_states = chapter.rnn.forward(projected, initial_state=initial_state)
+    return hidden, final_states
+
+
 def _logits(chapter, last_hidden):
     """z = h_T w + c, shape (N, 1), by the Dense copy's forward pass."""
     chapter.dense.forward(last_hidden)
@@ -475,26 +494,29 @@ def _logits(chapter, last_hidden):
 
 
 def rnn_hidden_states(model, x):
-    r"""Every hidden state :math:`h_t = \tanh(x_t W_x + h_{t-1} W_h + b)`, t = 1 .. T.
+    r"""Every hidden state :math:`h_t`, t = 1 .. T, from :math:`h_0 = 0` (and :math:`c_0 = 0`).
 
-    Computed by the SimpleRNN layer's own forward pass, on a float64 copy of its weights
-    (see :class:`_Float64Chapter`), from :math:`h_0 = 0`.
+    For the SimpleRNN :math:`h_t = \tanh(x_t W_x + h_{t-1} W_h + b)`; for an LSTM or a GRU,
+    its output :math:`h_t` (see :class:`~nprnn.layers.LSTMCell`,
+    :class:`~nprnn.layers.GRUCell`). Computed by the recurrent layer's own forward pass on a
+    float64 copy of its weights (see :class:`_Float64Chapter`).
 
     Parameters
     ----------
     model : Sequential
-        The chapter's shape: an optional ``Embedding``, a ``SimpleRNN`` returning its last
-        state, and ``Dense(1, activation='sigmoid')``.
+        The chapter's shape: an optional ``Embedding``, a ``SimpleRNN`` (or ``LSTM``,
+        ``GRU``) returning its last state, and ``Dense(1, activation='sigmoid')``.
     x : token ids (N, T), or for a one-hot model also a SparseOneHot or a float (N, T, D)
         array. Token ids given to a one-hot model stand for their one-hot vectors.
 
     Returns
     -------
     ndarray, float64, shape (N, T, H)
-        ``[:, -1]`` is what the SimpleRNN passes to the Dense layer.
+        ``[:, -1]`` is what the recurrent layer passes to the Dense layer.
     """
     chapter = _float64_chapter(model)
-    return chapter.rnn.forward(_project(chapter, _inputs(chapter, x)))
+    hidden, _ = _read(chapter, _project(chapter, _inputs(chapter, x)))
+    return hidden
 
 
 def hidden_state_gradients(model, x, y):
@@ -503,22 +525,27 @@ def hidden_state_gradients(model, x, y):
     :math:`\ell_n` is review n's own binary cross-entropy (not divided by the batch size), and
     :math:`h_t` is treated as a node of the unrolled graph: the total derivative through
     every later step. With :math:`p = \sigma(h_T w + c)` the model's output and
-    :math:`a_t = x_t W_x + b`, so that :math:`h_t = \tanh(a_t + h_{t-1} W_h)`::
+    :math:`a_t = x_t W_x + b`, the SimpleRNN's :math:`h_t = \tanh(a_t + h_{t-1} W_h)`::
 
-        dl/dh_T = (p - y) w^T                                  the Dense layer's backward
-        dl/da_t = (dl/dh_t * (1 - h_t^2))                      the SimpleRNN's backward
-        dl/dh_t = dl/da_{t+1} Wh^T                for t < T    (h_t enters step t+1 by Wh)
+        dl/dh_T = (p - y) w^T                          the Dense layer's backward
+        dl/da_t = dl/dh_t * (1 - h_t^2)                the SimpleRNN's backward (BPTT)
+        dl/dh_t = dl/da_{t+1} Wh^T        for t < T    (h_t enters step t+1 only by Wh)
 
     The first two lines are the layers' own backward passes on float64 copies of the model
-    (:meth:`~nprnn.layers.Dense.backward_from_preactivation`, then the SimpleRNN's
+    (:meth:`~nprnn.layers.Dense.backward_from_preactivation`, then the recurrent layer's
     backpropagation through time, the kernel :func:`~nprnn.kernels.reference.rnn_backward`).
     Each step back multiplies by :math:`\mathrm{diag}(1 - h_{t+1}^2)\, W_h^T`, whose norm
     below 1 makes the gradient shrink geometrically going back in time: the vanishing
     gradient that motivates the LSTM.
 
+    An LSTM's gates are :math:`z_t = a_t + h_{t-1} W_h` too, so the third line holds for it
+    (with :math:`W_h` of shape (H, 4H); the cell state :math:`c_t` is another node, held
+    fixed). A GRU's :math:`h_{t-1}` also enters its step outside :math:`W_h`
+    (:math:`h_t = z \odot h_{t-1} + \dots`), so it is refused.
+
     Parameters
     ----------
-    model, x : as in :func:`rnn_hidden_states`
+    model, x : as in :func:`rnn_hidden_states`; the recurrent layer a SimpleRNN or an LSTM
     y : array of N labels in [0, 1]
 
     Returns
@@ -529,7 +556,10 @@ def hidden_state_gradients(model, x, y):
         ``dhidden[n, t - 1]`` is :math:`\partial \ell_n / \partial h_t`.
     """
     chapter = _float64_chapter(model)
-    hidden = chapter.rnn.forward(_project(chapter, _inputs(chapter, x)))
+    if isinstance(chapter.rnn.cell, GRUCell):
+        raise ValueError("model: expected a SimpleRNN or an LSTM, got a GRU (its h_{t-1} "
+                         "also enters a step outside W_h; dl/dh_t is not dl/da_{t+1} Wh^T)")
+    hidden, final_states = _read(chapter, _project(chapter, _inputs(chapter, x)))
     targets = np.asarray(y, dtype=np.float64).reshape(-1)
     if targets.shape != (hidden.shape[0],):
         raise ValueError(f"y: expected {hidden.shape[0]} labels, got shape {np.shape(y)}")
@@ -538,7 +568,7 @@ def hidden_state_gradients(model, x, y):
     # dl_n/dz = p - y for the sigmoid with binary cross-entropy (z the Dense pre-activation)
     dhidden[:, -1] = chapter.dense.backward_from_preactivation(p - targets[:, None])
     # the reader's kernel is the identity, so its input gradient is dl/da_t
-    dprojected = chapter.rnn.backward(dhidden)
+    dprojected = chapter.rnn.backward([dhidden] + [None] * len(final_states))
     dhidden[:, :-1] += dprojected[:, 1:] @ chapter.Wh.T
     return hidden, dhidden
 
@@ -557,8 +587,8 @@ def word_effects(model, contexts):
     follows, and real reviews as context keep the hidden state where training put it
     (a review made of one word repeated 100 times is far from anything the model saw).
     Positive values push towards "positive review". Cheap and exact: the first T - 1 steps
-    are run once per review, then the SimpleRNN takes one step for every (review, word)
-    pair, starting from that review's state (the layer's ``initial_state``).
+    are run once per review, then the recurrent layer takes one step for every
+    (review, word) pair, starting from that review's states (the layer's ``initial_state``).
 
     Parameters
     ----------
@@ -576,23 +606,23 @@ def word_effects(model, contexts):
         raise ValueError(f"contexts: expected int token ids of shape (R, T), got "
                          f"{contexts.dtype} {contexts.shape}")
     contexts = as_token_ids(contexts, "contexts", vocabulary_size=chapter.vocabulary_size)
-    reviews, vocabulary, units = len(contexts), chapter.vocabulary_size, len(chapter.Wh)
-    projected = _project(chapter, contexts)  # (R, T, H)
-    original = _logits(chapter, chapter.rnn.forward(projected)[:, -1])  # (R, 1)
+    reviews, vocabulary = len(contexts), chapter.vocabulary_size
+    projected = _project(chapter, contexts)  # (R, T, G*H)
+    hidden, _ = _read(chapter, projected)
+    original = _logits(chapter, hidden[:, -1])  # (R, 1)
     if contexts.shape[1] > 1:
-        h_prev = chapter.rnn.forward(projected[:, 1:])[:, -1]  # (R, H)
+        _, states = _read(chapter, projected[:, 1:])  # after r[1:], each (R, H)
     else:
-        h_prev = np.zeros((reviews, units))
-    words = _project(chapter, np.arange(vocabulary)[None, :])[0]  # a for each word (V, H)
+        states = [np.zeros((reviews, chapter.rnn.units)) for _ in chapter.rnn.cell.state_names]
+    words = _project(chapter, np.arange(vocabulary)[None, :])[0]  # a for each word (V, G*H)
     effects = np.zeros(vocabulary)
     block = max(1, (1 << 16) // vocabulary)  # reviews per block: bounded memory
     for start in range(0, reviews, block):
         stop = min(start + block, reviews)
         count = (stop - start) * vocabulary
-        a_last = np.broadcast_to(words, (stop - start, vocabulary, units)).reshape(count, 1,
-                                                                                   units)
-        h_start = np.repeat(h_prev[start:stop], vocabulary, axis=0)
-        h_last = chapter.rnn.forward(a_last, initial_state=(h_start,))[:, -1]
-        logits = _logits(chapter, h_last).reshape(stop - start, vocabulary)
+        a_last = np.broadcast_to(words, (stop - start, *words.shape)).reshape(count, 1, -1)
+        starts = [np.repeat(state[start:stop], vocabulary, axis=0) for state in states]
+        h_last, _ = _read(chapter, a_last, initial_state=starts)
+        logits = _logits(chapter, h_last[:, -1]).reshape(stop - start, vocabulary)
         effects += (logits - original[start:stop]).sum(axis=0)
     return effects / reviews

@@ -133,10 +133,7 @@ def _model_from_document(document, source, compile=True):
     if compile_config and compile:
         optimizer = optimizers.deserialize(compile_config["optimizer"]["class_name"],
                                            compile_config["optimizer"]["config"])
-        loss_config = dict(compile_config["loss"])
-        loss = losses.get(loss_config.pop("name"))
-        if isinstance(loss, losses.BinaryCrossentropy):
-            loss = losses.BinaryCrossentropy(**loss_config)
+        loss = losses.deserialize(compile_config["loss"])
         model.compile(optimizer=optimizer, loss=loss, metrics=compile_config["metrics"])
     return model
 

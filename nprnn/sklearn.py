@@ -281,7 +281,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         chunk = 1024
         for start in range(0, len(X), chunk):
             part = X[start:start + chunk]
-            self.model_.predict(part, batch_size=len(part), verbose=0)
+            # the per-layer forward pass (model(x)), which leaves the Dense layer's
+            # pre-activation in place; predict may take the fused kernels, which do not
+            self.model_(part)
             logits[start:start + len(part)] = self.model_.layers[-1].preactivation.ravel()
         return logits
 

@@ -37,8 +37,12 @@ def test_bench_kernels_quick(tmp_path):
     assert data["quick"] is True
     names = {row["kernel"].split(" ")[0] for row in data["kernels"]}
     assert {
-        "rnn_recurrence_forward",
-        "rnn_recurrence_backward",
+        "rnn_forward",
+        "rnn_backward",
+        "rnn_forward+backward",
+        "lstm_forward+backward",
+        "gru_forward+backward",
+        "gru_reset_before_forward+backward",
         "gather_rows",
         "scatter_add_rows",
         "rmsprop_update",
@@ -53,11 +57,41 @@ def test_bench_models_quick(tmp_path):
     )
     data = json.loads((tmp_path / "models.json").read_text())
     rows = data["results"]
-    assert {row["model"] for row in rows} == {"embedding", "onehot_dense", "onehot_sparse"}
+    assert {row["model"] for row in rows} == {
+        "embedding",
+        "onehot_dense",
+        "onehot_sparse",
+        "lstm",
+        "lstm2_dropout",
+        "gru",
+    }
     for row in rows:
         assert "error" not in row, row
         assert row["train_epoch_s"] > 0 and row["predict_s"] > 0 and row["peak_rss_mib"] > 0
-    assert "train s/epoch" in out
+        assert row["train_val_epoch_s"] >= row["train_epoch_s"]
+    (loop,) = [row for row in rows if "fit_loop_overhead" in row]
+    assert (loop["model"], loop["peer"]) == ("embedding", "nprnn-numba")
+    assert loop["fit_loop_s"] > 0 and loop["fit_single_s"] > 0
+    assert "train s/epoch" in out and "fit(epochs=1) x 5" in out
+
+
+def test_bench_models_before_after_quick(tmp_path):
+    # this checkout against itself: the interleaved comparison runs and reports both sides
+    out = run(
+        "bench_models.py",
+        "--before",
+        str(ROOT),
+        "--models",
+        "embedding",
+        "--repeats",
+        "1",
+        tmp_path=tmp_path,
+    )
+    data = json.loads((tmp_path / "before_after.json").read_text())
+    pair = data["models"]["embedding"]
+    assert pair["before"]["train_epoch_s"] > 0 and pair["after"]["train_epoch_s"] > 0
+    assert not pair["before"]["errors"] and not pair["after"]["errors"]
+    assert "train before" in out
 
 
 def test_bench_scaling_quick(tmp_path):

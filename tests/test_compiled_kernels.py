@@ -1,4 +1,5 @@
-"""The Numba kernels equal their NumPy reference twins; the float32 tanh stays within 1 ulp.
+"""The Numba kernels equal their NumPy reference twins; the float32 tanh and sigmoid stay
+within 1 ulp.
 
 Tolerances: float64 1e-10 relative, float32 1e-5, with
 ``rel_error = max|a - b| / max(1e-8, max(|a| + |b|))``.
@@ -14,12 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nprnn.kernels import _fast_math, compiled, reference
+from nprnn.kernels.compiled import switches
 
 DTYPES = (np.float32, np.float64)
 TOL = {np.float32: 1e-5, np.float64: 1e-10}
 SETTINGS = settings(max_examples=25, deadline=None)
 
-# Sizes include 1, non-square shapes, and H >= 32 (the BLAS path of the recurrence).
+# Sizes include 1 and non-square shapes; H = 37 with N = 13 takes the LSTM's and GRU's
+# direct dWh accumulation (beyond switches.ACC_MAX_ELEMENTS).
 dims = st.sampled_from([1, 2, 3, 5, 8, 13])
 units = st.sampled_from([1, 2, 3, 5, 8, 11, 32, 37])
 seeds = st.integers(0, 2**32 - 1)
@@ -40,164 +43,194 @@ def assert_close(a, b, dtype):
     assert rel_error(a, b) <= TOL[dtype], rel_error(a, b)
 
 
-def recurrence_inputs(rng, N, T, H, dtype):
-    projected = rng.standard_normal((N, T, H)).astype(dtype)
-    Wh = (rng.standard_normal((H, H)) / np.sqrt(H)).astype(dtype)
-    h0 = (0.5 * rng.standard_normal((N, H))).astype(dtype)
-    return projected, Wh, h0
-
-
 # --------------------------------------------------------------------------------------
 # Drop-in module
 # --------------------------------------------------------------------------------------
-COMPILED = {
-    "rnn_recurrence_forward",
-    "rnn_recurrence_backward",
-    "gather_rows",
-    "scatter_add_rows",
-    "rmsprop_update",
-    "embedding_forward",
-    "embedding_backward",
-}
-
-
 def test_every_reference_name_is_exported():
     for name in reference.__all__:
         assert name in compiled.__all__
         assert hasattr(compiled, name)
-        if name not in COMPILED:
+        if name not in compiled.COMPILED:
             assert getattr(compiled, name) is getattr(reference, name), name
+        else:
+            assert getattr(compiled, name) is not getattr(reference, name), name
 
 
 # --------------------------------------------------------------------------------------
-# Recurrence
+# The recurrent cells
 # --------------------------------------------------------------------------------------
-@SETTINGS
-@given(N=dims, T=dims, H=units, dtype=dtypes, seed=seeds)
-def test_recurrence_forward_matches_reference(N, T, H, dtype, seed):
-    projected, Wh, h0 = recurrence_inputs(np.random.default_rng(seed), N, T, H, dtype)
-    got = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    assert got.shape == (N, T, H)
-    assert_close(got, reference.rnn_recurrence_forward(projected, Wh, h0), dtype)
+class Cell:
+    def __init__(self, name, gates, states, has_recurrent_bias=False):
+        self.name, self.G, self.S = name, gates, states
+        self.has_recurrent_bias = has_recurrent_bias
+
+    def __repr__(self):
+        return self.name
+
+    def pair(self, module):
+        return getattr(module, self.name + "_forward"), getattr(module, self.name + "_backward")
+
+    def inputs(self, rng, N, T, H, dtype):
+        projected = rng.standard_normal((N, T, self.G * H)).astype(dtype)
+        Wh = (rng.standard_normal((H, self.G * H)) / np.sqrt(H)).astype(dtype)
+        weights = (Wh, (0.5 * rng.standard_normal(self.G * H)).astype(dtype)) \
+            if self.has_recurrent_bias else (Wh,)
+        states = tuple((0.5 * rng.standard_normal((N, H))).astype(dtype) for _ in range(self.S))
+        return projected, states, weights
 
 
-@SETTINGS
-@given(N=dims, T=dims, H=units, dtype=dtypes, seed=seeds, last_only=st.booleans())
-def test_recurrence_backward_matches_reference(N, T, H, dtype, seed, last_only):
-    rng = np.random.default_rng(seed)
-    projected, Wh, h0 = recurrence_inputs(rng, N, T, H, dtype)
-    hidden = reference.rnn_recurrence_forward(projected, Wh, h0)
-    dhidden = rng.standard_normal((N, T, H)).astype(dtype)
-    if last_only:  # what SimpleRNN(return_sequences=False) passes
-        dhidden[:, :-1] = 0
-    before = dhidden.copy()
-    got = compiled.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-    want = reference.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-    np.testing.assert_array_equal(dhidden, before)  # inputs are not modified
-    for g, w in zip(got, want, strict=True):
+CELLS = [Cell("rnn", 1, 1), Cell("lstm", 4, 2), Cell("gru", 3, 1, True),
+         Cell("gru_reset_before", 3, 1)]
+
+
+def compare(cell, projected, states, weights, mask=None, recurrent_mask=None, dhidden=None,
+            dfinal=None, activations=(), tol_dtype=None):
+    """Run both twins forward and backward; assert every output and gradient is close."""
+    dtype = tol_dtype or projected.dtype.type
+    got_f, got_b = cell.pair(compiled)
+    want_f, want_b = cell.pair(reference)
+    got = got_f(projected, states, weights, mask, recurrent_mask, *activations)
+    want = want_f(projected, states, weights, mask, recurrent_mask, *activations)
+    assert_close(got[0], want[0], dtype)
+    assert len(got[1]) == len(want[1]) == cell.S
+    for g, w in zip(got[1], want[1], strict=True):
         assert g.shape == w.shape
         assert_close(g, w, dtype)
+    if dfinal is None:
+        dfinal = tuple(np.ones_like(s) for s in states)
+    before = [None if d is None else d.copy() for d in (dhidden, *dfinal)]
+    grads_got = got_b(dhidden, dfinal, got[2])
+    grads_want = want_b(dhidden, dfinal, want[2])
+    for a, b in zip(before, (dhidden, *dfinal)):  # upstream gradients are not written
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    flat_got = (grads_got[0], *grads_got[1], *grads_got[2])
+    flat_want = (grads_want[0], *grads_want[1], *grads_want[2])
+    assert len(flat_got) == len(flat_want) == 1 + cell.S + len(weights)
+    for g, w in zip(flat_got, flat_want, strict=True):
+        assert g.shape == w.shape
+        assert_close(g, w, dtype)
+    return got, grads_got
 
 
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+@SETTINGS
+@given(N=dims, T=dims, H=units, dtype=dtypes, seed=seeds, with_mask=st.booleans(),
+       with_recurrent_mask=st.booleans(), upstream=st.sampled_from(["dhidden", "final", "h"]))
+def test_cell_matches_reference(cell, N, T, H, dtype, seed, with_mask, with_recurrent_mask,
+                                upstream):
+    rng = np.random.default_rng(seed)
+    projected, states, weights = cell.inputs(rng, N, T, H, dtype)
+    mask = rng.random((N, T)) > 0.3 if with_mask else None
+    m = ((rng.random((N, H)) > 0.3) / 0.7).astype(dtype) if with_recurrent_mask else None
+    dhidden = rng.standard_normal((N, T, H)).astype(dtype) if upstream == "dhidden" else None
+    dfinal = tuple(rng.standard_normal((N, H)).astype(dtype) for _ in range(cell.S))
+    if upstream == "h":  # only h_T receives gradient: the other states' entries are None
+        dfinal = (dfinal[0],) + (None,) * (cell.S - 1)
+    compare(cell, projected, states, weights, mask, m, dhidden, dfinal)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_recurrence_chapter_sizes_and_large_accumulator(dtype):
-    """N=64, T=100, H=8 as in the book, and an accumulator beyond _ACC_MAX_ELEMENTS."""
+def test_cell_chapter_sizes_and_large_accumulator(cell, dtype):
+    """N=64, T=100, H=8 as in the book, and an accumulator beyond ACC_MAX_ELEMENTS."""
     rng = np.random.default_rng(0)
     for N, T, H in [(64, 100, 8), (300, 5, 16)]:
-        projected, Wh, h0 = recurrence_inputs(rng, N, T, H, dtype)
-        h0[:] = 0
-        hidden = compiled.rnn_recurrence_forward(projected, Wh, h0)
-        assert_close(hidden, reference.rnn_recurrence_forward(projected, Wh, h0), dtype)
-        dhidden = np.zeros_like(hidden)
-        dhidden[:, -1] = rng.standard_normal((N, H))
-        got = compiled.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-        want = reference.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-        for g, w in zip(got, want, strict=True):
-            assert_close(g, w, dtype)
+        projected, states, weights = cell.inputs(rng, N, T, H, dtype)
+        states = tuple(np.zeros_like(s) for s in states)
+        dfinal = (rng.standard_normal((N, H)).astype(dtype),) + (None,) * (cell.S - 1)
+        compare(cell, projected, states, weights, dfinal=dfinal)
 
 
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+@pytest.mark.parametrize("activations", [("relu", "sigmoid"), ("linear", "tanh"),
+                                         ("sigmoid", "relu")], ids="-".join)
+def test_cell_other_activations_float64(cell, activations):
+    rng = np.random.default_rng(8)
+    projected, states, weights = cell.inputs(rng, 4, 6, 5, np.float64)
+    acts = activations[:1] if cell.name == "rnn" else activations
+    mask = rng.random((4, 6)) > 0.3
+    compare(cell, projected, states, weights, mask, None,
+            rng.standard_normal((4, 6, 5)), activations=acts)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+def test_cell_falls_back_to_the_reference_for_other_activations(cell):
+    rng = np.random.default_rng(9)
+    projected, states, weights = cell.inputs(rng, 3, 4, 2, np.float64)
+    acts = ("softmax",) if cell.name == "rnn" else ("softmax", "sigmoid")
+    got, _ = compare(cell, projected, states, weights, activations=acts)
+    assert isinstance(got[2], reference.RecurrenceCache)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("early", [0.0, -0.0, np.nan, 1e-30])
-def test_backward_last_step_shortcut(dtype, early):
-    """dhidden zero before the last step takes a shortcut; -0.0, NaN or a tiny value there
-    must take the general path and still match the reference."""
-    rng = np.random.default_rng(7)
-    projected, Wh, h0 = recurrence_inputs(rng, 5, 6, 4, dtype)
-    hidden = reference.rnn_recurrence_forward(projected, Wh, h0)
-    dhidden = np.zeros_like(hidden)
-    dhidden[:, -1] = rng.standard_normal((5, 4))
-    dhidden[2, 1, 3] = early
-    got = compiled.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-    want = reference.rnn_recurrence_backward(dhidden, hidden, Wh, h0)
-    for g, w in zip(got, want, strict=True):
-        if np.isnan(early):
-            np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
-        else:
-            assert_close(g, w, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_recurrence_non_contiguous_and_mixed_dtypes(dtype):
+def test_cell_non_contiguous_and_mixed_dtypes(cell, dtype):
+    """Strided inputs; states and weights of another dtype are computed in projected's."""
     rng = np.random.default_rng(1)
     N, T, H = 4, 6, 5
-    big = rng.standard_normal((T, 2 * N, H)).astype(dtype)
-    projected = big[:, ::2].transpose(1, 0, 2)  # (N, T, H), not contiguous
+    big = rng.standard_normal((T, 2 * N, cell.G * H)).astype(dtype)
+    projected = big[:, ::2].transpose(1, 0, 2)  # (N, T, G*H), not contiguous
     assert not projected.flags.c_contiguous
-    Wh = (rng.standard_normal((H, H)) / 3).astype(dtype).T  # F-ordered
-    h0 = np.zeros((N, H), dtype=np.float64)  # another dtype: cast to projected's
-    got = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    assert got.dtype == dtype
-    want = reference.rnn_recurrence_forward(projected, Wh, h0.astype(dtype))
-    assert_close(got, want, dtype)
+    _, states, weights = cell.inputs(rng, N, T, H, np.float64)
+    weights = (np.asfortranarray(weights[0]),) + weights[1:]
+    mask = np.asfortranarray(rng.random((N, T)) > 0.3)
     dhidden = rng.standard_normal((T, N, H)).astype(dtype).transpose(1, 0, 2)
-    got_b = compiled.rnn_recurrence_backward(dhidden, want, Wh, h0.astype(dtype))
-    want_b = reference.rnn_recurrence_backward(dhidden, want, Wh, h0.astype(dtype))
-    for g, w in zip(got_b, want_b, strict=True):
-        assert_close(g, w, dtype)
+    dfinal = tuple(np.asfortranarray(rng.standard_normal((N, H))) for _ in range(cell.S))
+    got_f, got_b = cell.pair(compiled)
+    hidden, final, cache = got_f(projected, states, weights, mask)
+    assert hidden.dtype == dtype and all(f.dtype == dtype for f in final)
+    cast = lambda arrays: tuple(a.astype(dtype) for a in arrays)  # noqa: E731
+    compare(cell, projected, cast(states), cast(weights), mask, None, dhidden, cast(dfinal))
+    grads = got_b(dhidden, dfinal, cache)
+    assert all(g.dtype == dtype for g in (grads[0], *grads[1], *grads[2]))
 
 
-def test_recurrence_is_deterministic_and_parallel_gives_the_same_bits(monkeypatch):
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+def test_cell_is_deterministic(cell, monkeypatch):
     rng = np.random.default_rng(2)
-    projected, Wh, h0 = recurrence_inputs(rng, 300, 20, 8, np.float32)
-    first = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    np.testing.assert_array_equal(first, compiled.rnn_recurrence_forward(projected, Wh, h0))
-    monkeypatch.setattr(compiled, "PARALLEL_MIN_BATCH", 1)
-    np.testing.assert_array_equal(first, compiled.rnn_recurrence_forward(projected, Wh, h0))
-    dhidden = rng.standard_normal(first.shape).astype(np.float32)
-    a = compiled.rnn_recurrence_backward(dhidden, first, Wh, h0)
-    b = compiled.rnn_recurrence_backward(dhidden, first, Wh, h0)
-    for x, y in zip(a, b, strict=True):
+    projected, states, weights = cell.inputs(rng, 300, 20, 8, np.float32)
+    mask = rng.random((300, 20)) > 0.2
+    forward, backward = cell.pair(compiled)
+    first = forward(projected, states, weights, mask)
+    again = forward(projected, states, weights, mask)
+    np.testing.assert_array_equal(first[0], again[0])
+    if cell.name == "rnn":  # the SimpleRNN forward may run on all threads: same bits
+        monkeypatch.setattr(switches, "PARALLEL_MIN_BATCH", 1)
+        np.testing.assert_array_equal(first[0], forward(projected, states, weights, mask)[0])
+    dhidden = rng.standard_normal(first[0].shape).astype(np.float32)
+    dfinal = tuple(np.ones_like(s) for s in states)
+    a = backward(dhidden, dfinal, first[2])
+    b = backward(dhidden, dfinal, again[2])
+    for x, y in zip((a[0], *a[1], *a[2]), (b[0], *b[1], *b[2]), strict=True):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("H", [3, 8, 33])
-def test_float64_forward_compiled_path(monkeypatch, H):
-    """The Numba float64 forward (libm tanh), normally replaced by the reference."""
-    monkeypatch.setattr(compiled, "FLOAT64_FORWARD_IN_NUMPY", False)
-    projected, Wh, h0 = recurrence_inputs(np.random.default_rng(H), 6, 9, H, np.float64)
-    got = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    assert_close(got, reference.rnn_recurrence_forward(projected, Wh, h0), np.float64)
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+def test_cell_float32_libm_switch(cell, monkeypatch):
+    rng = np.random.default_rng(3)
+    projected, states, weights = cell.inputs(rng, 7, 9, 6, np.float32)
+    forward, _ = cell.pair(compiled)
+    fast = forward(projected, states, weights)[0]
+    monkeypatch.setattr(switches, "USE_FAST_TANH_FLOAT32", False)
+    slow, _ = compare(cell, projected, states, weights)
+    # within a few ulp of each other (each is within 1 ulp of tanh/sigmoid of nearly the
+    # same argument)
+    assert np.max(np.abs(fast - slow[0])) < 1e-5
 
 
-def test_float32_libm_tanh_switch(monkeypatch):
-    projected, Wh, h0 = recurrence_inputs(np.random.default_rng(3), 7, 9, 6, np.float32)
-    fast = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    monkeypatch.setattr(compiled, "USE_FAST_TANH_FLOAT32", False)
-    slow = compiled.rnn_recurrence_forward(projected, Wh, h0)
-    want = reference.rnn_recurrence_forward(projected, Wh, h0)
-    assert_close(fast, want, np.float32)
-    assert_close(slow, want, np.float32)
-    # within 1 ulp of each other (each is within 1 ulp of tanh of nearly the same argument)
-    assert np.max(np.abs(fast - slow)) < 1e-5
-
-
-def test_recurrence_shape_errors():
-    with pytest.raises(ValueError, match="Wh"):
-        compiled.rnn_recurrence_forward(np.zeros((2, 3, 4)), np.zeros((3, 3)), np.zeros((2, 4)))
-    with pytest.raises(TypeError, match="projected"):
-        compiled.rnn_recurrence_forward(
-            np.zeros((2, 3, 4), int), np.zeros((4, 4)), np.zeros((2, 4))
-        )
+def test_fully_masked_sequence_keeps_its_initial_state():
+    """A fully masked sequence returns its initial state in every compiled cell."""
+    rng = np.random.default_rng(4)
+    for cell in CELLS:
+        projected, states, weights = cell.inputs(rng, 3, 5, 4, np.float32)
+        mask = np.ones((3, 5), bool)
+        mask[1] = False
+        hidden, final, _ = cell.pair(compiled)[0](projected, states, weights, mask)
+        for t in range(5):
+            np.testing.assert_array_equal(hidden[1, t], states[0][1])
+        for f, s in zip(final, states):
+            np.testing.assert_array_equal(f[1], s[1])
 
 
 # --------------------------------------------------------------------------------------
@@ -270,6 +303,23 @@ def test_gather_scatter_odd_shapes_and_layouts():
     np.testing.assert_array_equal(
         compiled.embedding_backward(values, ids, 6), reference.embedding_backward(values, ids, 6)
     )
+
+
+@SETTINGS
+@given(N=dims, T=dims, V=st.sampled_from([1, 3, 7, 50]), E=dims, M=units, dtype=dtypes,
+       identity=st.booleans(), with_bias=st.booleans(), seed=seeds)
+def test_gathered_projection_matches_reference(N, T, V, E, M, dtype, identity, with_bias, seed):
+    rng = np.random.default_rng(seed)
+    table = None if identity else rng.standard_normal((V, E)).astype(dtype)
+    W = rng.standard_normal((V if identity else E, M)).astype(dtype)
+    b = rng.standard_normal(M).astype(dtype) if with_bias else None
+    ids = rng.integers(0, V, (N, T))
+    got = compiled.gathered_projection_forward(table, ids, W, b)
+    assert_close(got, reference.gathered_projection_forward(table, ids, W, b), dtype)
+    da = rng.standard_normal((N, T, M)).astype(dtype)
+    for g, w in zip(compiled.gathered_projection_backward(da, ids, table, W),
+                    reference.gathered_projection_backward(da, ids, table, W), strict=True):
+        assert_close(g, w, dtype)
 
 
 @pytest.mark.parametrize("bad", [-1, 5, 7, 2**40])
@@ -390,3 +440,35 @@ def test_tanh_f32_random_arguments_against_libm():
     assert np.all(np.abs(t[:2000] - exact[:2000]) <= 0.51 * ulp)
     assert np.max(np.abs(t - exact) / np.maximum(np.abs(exact), 2.0**-126)) < 2**-23
     assert math.isclose(float(t[0]), math.tanh(float(x[0])), rel_tol=1.2e-7)
+
+
+def test_sigmoid_f32_error_bound_sweep():
+    """Every 9973rd float32 bit pattern: within 1 ulp of the float64 sigmoid (0.5 ulp plus
+    the float64 value's ~1e-10 relative error), in [0, 1], NaN propagated."""
+    bits = np.arange(0, 2**32, 9973, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    s = _fast_math.sigmoid_f32_array(x)
+    assert s.dtype == np.float32
+    finite = np.isfinite(x)
+    assert np.all(np.isnan(s[np.isnan(x)]))
+    x64 = x[finite].astype(np.float64)
+    with np.errstate(over="ignore"):
+        exact = 1.0 / (1.0 + np.exp(-x64))
+    ulp = np.maximum(np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64), 2.0**-149)
+    err = np.abs(s[finite].astype(np.float64) - exact) / ulp
+    assert err.max() <= 0.51, (err.max(), x[finite][err.argmax()])
+    assert np.all((s[finite] >= 0) & (s[finite] <= 1))
+
+
+def test_sigmoid_f32_special_values():
+    x = np.array([0.0, -0.0, 1e-45, 3.0, -3.0, 17.0, 88.0, 103.0, -103.0, -104.0, -200.0,
+                  np.inf, -np.inf, np.nan], dtype=np.float32)
+    s = _fast_math.sigmoid_f32_array(x)
+    with np.errstate(over="ignore"):
+        exact = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    finite = ~np.isnan(x)
+    np.testing.assert_allclose(s[finite], exact[finite].astype(np.float32), rtol=2**-23, atol=0)
+    assert s[0] == 0.5 and s[1] == 0.5
+    assert s[x == np.inf][0] == 1.0 and s[x == -np.inf][0] == 0.0
+    assert s[x == -200.0][0] == 0.0
+    assert np.isnan(s[-1])

@@ -22,6 +22,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GRADIENT_FLOW = ["gradient_norms.png", "gradient_norms_relative.png", "hidden_states.png",
                  "embedding_pca.png"]
 SWEEP = ["seed_sweep_onehot.png", "seed_sweep_embedding.png"]
+MODELS_9_3 = ["lstm", "dropout", "2rnn", "gru"]
+LOSS_9_3 = [f"{name}-loss.png" for name in MODELS_9_3]
+SWEEP_9_3 = [f"seed_sweep_9_3_{name}.png" for name in MODELS_9_3]
+# summary()'s totals in the book's 9-3 notebook
+BOOK_PARAMETERS_9_3 = {"lstm": 8809, "dropout": 8809, "2rnn": 9353, "gru": 8633}
 CASES = {
     "01_explore_data.py": ([], ["length_histogram.png"]),
     "02_simplernn_onehot.py": ([], ["simplernn-onehot-loss.png"]),
@@ -29,12 +34,17 @@ CASES = {
     "03_embedding.py": ([], ["embedding-loss.png"]),
     "04_gradient_flow.py": ([], GRADIENT_FLOW),
     "05_seed_sweep.py": ([], SWEEP),
+    "06_lstm.py": ([], LOSS_9_3[:3]),
+    "07_gru.py": ([], LOSS_9_3[3:]),
+    "08_seed_sweep_9_3.py": (["--seeds", "1"], SWEEP_9_3),
     "grid_search.py": ([], ["grid_search.png"]),
     "book_code.py": ([], ["book_length_histogram.png", "book_simplernn_loss.png",
                           "book_embedding_loss.png"]),
+    "book_code_9_3.py": ([], [f"book_{name}_loss.png" for name in MODELS_9_3]),
     "run_chapter.py": ([], ["length_histogram.png", "simplernn-onehot-loss.png",
                             "embedding-loss.png", *GRADIENT_FLOW, *SWEEP,
-                            "chapter_val_accuracy.png", "chapter_val_loss.png"]),
+                            "chapter_val_accuracy.png", "chapter_val_loss.png", *LOSS_9_3,
+                            "chapter_9_3_val_accuracy.png", "chapter_9_3_val_loss.png"]),
 }
 
 
@@ -113,16 +123,48 @@ def test_example_runs_quick_and_writes_its_pngs(case, environment, tmp_path):
         assert 0 <= results["test_accuracy"] <= 1
         assert (output / results["checkpoint"]).is_file()
         assert "Epoch 2/2" in completed.stdout  # Keras-style per-epoch progress
+    if script in ("06_lstm.py", "07_gru.py"):
+        for name in (MODELS_9_3[:3] if script.startswith("06") else MODELS_9_3[3:]):
+            results = json.loads((output / f"{name}_results.json").read_text())
+            assert results["epochs_run"] == 2 and results["quick"]
+            assert results["parameters"] == BOOK_PARAMETERS_9_3[name]
+            assert 0 <= results["test_accuracy"] <= 1
+            assert (output / results["checkpoint"]).is_file()
+            assert results["checkpoint"].startswith(f"best-{name}-model.")
+            assert f"{results['checkpoint']} reloaded, test:" in completed.stdout
+        assert "Epoch 2/2" in completed.stdout
+    if script == "08_seed_sweep_9_3.py":
+        document = json.loads((output / "seed_sweep_9_3.json").read_text())
+        assert list(document["runs"]) == MODELS_9_3
+        for entry in document["runs"].values():
+            assert [run["seed"] for run in entry["runs"]] == [1]
+            assert entry["median_val_accuracy"] == entry["runs"][0]["val_accuracy"]
+        assert "| LSTM(8) | 0.4273 | 0.8056 |" in document["table"]
+        assert not list(output.glob("seed-sweep-9-3-*"))  # its checkpoints are removed
     if script == "run_chapter.py":
         document = json.loads((output / "chapter_results.json").read_text())
         assert set(document["nprnn"]) == {"onehot", "embedding"}
+        assert set(document["chapter_9_3"]["nprnn"]) == set(MODELS_9_3)
+        assert {"lstm", "gru"} <= set(document["processes"])
         assert all(p["exit_code"] == 0 and p["peak_rss_bytes"] > 0
                    for p in document["processes"].values())
         report = (output / "chapter_results.md").read_text()
         assert "book (TF 2.3)" in report and "0.7916" in report
+        assert "## Chapter 9-3" in report and "| 0.8056 |" in report and "0.8019" in report
+        assert report.count("| nprnn, seed 42") == 2 + len(MODELS_9_3)
+        assert "Whole main job" in report
     if script == "book_code.py":
         assert (output / "best-simplernn-model.h5").is_file()
         assert (output / "best-embedding-model.h5").is_file()
+    if script == "book_code_9_3.py":
+        for name in ("lstm", "dropout", "2rnn", "gru"):  # .npz while .h5 cannot hold them
+            assert {p.suffix for p in output.glob(f"best-{name}-model.*")} & {".h5", ".npz"}
+        assert "Total params: 9,353" in completed.stdout  # model3.summary()
+        assert "Total params: 8,633" in completed.stdout  # model4.summary()
+        # the last cell: print(rnn_model.evaluate(test_seq, test_target))
+        last = completed.stdout.strip().splitlines()[-1]
+        loss, accuracy = (float(v) for v in last.strip("[]").split(","))
+        assert loss > 0 and 0 <= accuracy <= 1
     # nothing is written outside the output folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

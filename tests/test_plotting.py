@@ -23,10 +23,10 @@ def assert_png(path):
     assert len(data) > 1000
 
 
-def embedding_model(vocabulary=20, steps=7, units=4, dim=5):
+def embedding_model(vocabulary=20, steps=7, units=4, dim=5, recurrent=keras.layers.SimpleRNN):
     model = keras.Sequential()
     model.add(keras.layers.Embedding(vocabulary, dim, input_length=steps))
-    model.add(keras.layers.SimpleRNN(units))
+    model.add(recurrent(units))
     model.add(keras.layers.Dense(1, activation="sigmoid"))
     model.compile(optimizer=keras.optimizers.RMSprop(1e-4), loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -53,8 +53,34 @@ def data(rng, n=6, steps=7, vocabulary=20):
     return ids, labels
 
 
+def lstm_model(**kwargs):
+    return embedding_model(recurrent=keras.layers.LSTM, **kwargs)
+
+
+def gru_model(**kwargs):
+    return embedding_model(recurrent=keras.layers.GRU, **kwargs)
+
+
+def gru_reset_before_model(**kwargs):
+    return embedding_model(recurrent=lambda units: keras.layers.GRU(units, reset_after=False),
+                           **kwargs)
+
+
+def rnn_lstm_cell_model(**kwargs):
+    return embedding_model(recurrent=lambda units: keras.layers.RNN(keras.layers.LSTMCell(units)),
+                           **kwargs)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
 def loss_with_bump(model, ids, labels, sample, step, unit, eps):
-    """Review ``sample``'s BCE with ``eps`` added to h_step[unit]; written out in float64."""
+    """Review ``sample``'s BCE with ``eps`` added to h_step[unit]; written out in float64.
+
+    SimpleRNN: h = tanh(x Wx + h Wh + b). LSTM, Keras' gate order (i, f, c, o):
+    z = x Wx + h Wh + b, c = sigmoid(z_f) c + sigmoid(z_i) tanh(z_c), h = sigmoid(z_o) tanh(c).
+    """
     layers = model.layers
     if isinstance(layers[0], keras.layers.Embedding):
         table = layers[0].get_weights()[0].astype(np.float64)
@@ -65,8 +91,15 @@ def loss_with_bump(model, ids, labels, sample, step, unit, eps):
     W, c = (w.astype(np.float64) for w in dense.get_weights())
     inputs = table[ids] if table is not None else np.eye(Wx.shape[0])[ids]
     h = np.zeros((len(ids), Wh.shape[0]))
+    cell = np.zeros_like(h)
     for t in range(ids.shape[1]):
-        h = np.tanh(inputs[:, t] @ Wx + h @ Wh + b)
+        z = inputs[:, t] @ Wx + h @ Wh + b
+        if isinstance(rnn, keras.layers.LSTM):
+            i, f, g, o = np.split(z, 4, axis=1)
+            cell = sigmoid(f) * cell + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(cell)
+        else:
+            h = np.tanh(z)
         if t == step:
             h[sample, unit] += eps
     z = (h @ W + c)[sample, 0]
@@ -74,7 +107,7 @@ def loss_with_bump(model, ids, labels, sample, step, unit, eps):
     return max(z, 0) - z * y + np.log1p(np.exp(-abs(z)))
 
 
-@pytest.mark.parametrize("make_model", [embedding_model, onehot_model])
+@pytest.mark.parametrize("make_model", [embedding_model, onehot_model, lstm_model])
 def test_hidden_state_gradients_match_finite_differences(float64, rng, make_model):
     model = make_model()
     spread_weights(model, rng)
@@ -110,15 +143,25 @@ def test_hidden_state_gradients_give_the_models_own_weight_gradients(float64, rn
     assert keras.gradcheck.rel_error(db, gradients[3]) < 1e-10
 
 
-def test_hidden_states_end_where_the_model_does(rng):
+@pytest.mark.parametrize("make_model", [embedding_model, lstm_model, gru_model,
+                                        gru_reset_before_model, rnn_lstm_cell_model])
+def test_hidden_states_end_where_the_model_does(rng, make_model):
     """Last hidden state through the Dense layer gives model.predict (float32 model)."""
-    model = embedding_model()
+    model = make_model()
+    spread_weights(model, rng, scale=0.3)
     ids, _ = data(rng)
     hidden = plotting.rnn_hidden_states(model, ids)
+    assert hidden.shape == (6, 7, 4) and hidden.dtype == np.float64
     W, c = model.layers[2].get_weights()
     expected = model.predict(ids, verbose=0)
     assert np.allclose(reference.sigmoid(hidden[:, -1] @ W + c), expected, atol=1e-6)
     assert np.all(np.abs(hidden) <= 1)
+    # and every step, not only the last: the layer's own return_sequences output
+    recurrent = model.layers[1]
+    sequences = type(recurrent).from_config({**recurrent.get_config(), "return_sequences": True})
+    sequences.build((None, 7, 5))
+    sequences.set_weights(recurrent.get_weights())
+    assert np.allclose(hidden, sequences(model.layers[0](ids)), atol=1e-6)
 
 
 def test_one_hot_inputs_all_agree(rng):
@@ -132,8 +175,9 @@ def test_one_hot_inputs_all_agree(rng):
     assert np.allclose(plotting.rnn_hidden_states(model, dense), from_ids, atol=1e-6)
 
 
-def test_word_effects_match_brute_force(float64, rng):
-    model = embedding_model()
+@pytest.mark.parametrize("make_model", [embedding_model, lstm_model, gru_model])
+def test_word_effects_match_brute_force(float64, rng, make_model):
+    model = make_model()
     spread_weights(model, rng)
     contexts, _ = data(rng, n=5)
     effects = plotting.word_effects(model, contexts)
@@ -161,7 +205,7 @@ def test_chapter_shape_is_required():
 
 
 def test_other_recurrent_models_are_refused_by_name():
-    """These numbers follow the SimpleRNN's one state, read forwards over every step."""
+    """The chapter's shape, read forwards over every step; no dl/dh_t for a GRU."""
     def model(*stack):
         built = keras.Sequential([keras.layers.Embedding(20, 5, input_length=7, **stack[0]),
                                   stack[1], keras.layers.Dense(1, activation="sigmoid")])
@@ -169,9 +213,10 @@ def test_other_recurrent_models_are_refused_by_name():
         return built
 
     ids = np.zeros((2, 7), dtype=int)
-    for recurrent in (keras.layers.LSTM(4), keras.layers.GRU(4)):
-        with pytest.raises(ValueError, match=f"chapter's shape.*{type(recurrent).__name__}"):
-            plotting.rnn_hidden_states(model({}, recurrent), ids)
+    with pytest.raises(ValueError, match="chapter's shape"):
+        plotting.rnn_hidden_states(model({}, keras.layers.LSTM(4, return_sequences=True)), ids)
+    with pytest.raises(ValueError, match="SimpleRNN or an LSTM, got a GRU"):
+        plotting.hidden_state_gradients(model({}, keras.layers.GRU(4)), ids, [0, 1])
     with pytest.raises(ValueError, match="mask_zero=False"):
         plotting.hidden_state_gradients(model({"mask_zero": True}, keras.layers.SimpleRNN(4)),
                                         ids, [0, 1])

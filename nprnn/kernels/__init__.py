@@ -1,9 +1,10 @@
 """Kernels: the maths as pure functions, in two twins with one signature each.
 
 :mod:`nprnn.kernels.reference` is plain NumPy, written to be read line by line.
-:mod:`nprnn.kernels.compiled` holds Numba twins of the hot ones (the recurrence, its
-backpropagation through time, row gather and scatter-add, the RMSprop update) and re-exports
-the reference for the rest. :func:`active` returns the module that the layers call, chosen by
+:mod:`nprnn.kernels.compiled` holds Numba twins of the hot ones (the sequence pairs of
+SimpleRNN, LSTM and both GRU variants, row gather and scatter-add, the gathered input
+projection, the RMSprop update) and re-exports the reference for the rest.
+:func:`active` returns the module that the layers call, chosen by
 ``nprnn.config.backend()`` (environment variable ``NPRNN_BACKEND``, or
 ``nprnn.config.set_backend``).
 """

@@ -161,7 +161,7 @@ class Layer:
             raise ValueError(f"initializer: {self.name}/{name} needs finite numbers of shape "
                              f"{shape}; the initializer gave shape {value.shape}, dtype "
                              f"{value.dtype}")
-        value = np.array(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")  # kernels read rows
         self.weights.append(value)
         self.grads.append(np.zeros_like(value))
         self.weight_names.append(name)

@@ -148,30 +148,35 @@ def _backward_core(dhidden, has_dhidden, dh_T, c, dprojected, dWh, dh0, acc, per
     dtype = hidden.dtype
     g = dh_T.copy()  # (H, N) gradient reaching h_t
     dz = np.empty((H, N), dtype=dtype)
-    hv = np.empty((H, N), dtype=dtype)
+    hc = np.empty((H, N), dtype=dtype)  # h_t
+    hp = np.empty((H, N), dtype=dtype)  # h_{t-1}
+    h_in = np.empty((H, N) if has_rm else (0, 0), dtype=dtype)  # h~ = h_{t-1} m
     carried = np.empty((H, N) if has_mask else (0, 0), dtype=dtype)
     keep = np.empty(N if has_mask else 0, dtype=np.bool_)
+    if T > 0:
+        load_step(hidden, T - 1, hc)
     for t in range(T - 1, -1, -1):
         if has_dhidden:
             add_step(dhidden, t, g)
         if has_mask:
             load_keep(mask, t, keep)
             split_gradient(keep, g, carried)
-        load_step(hidden, t, hv)  # h_t = f(z_t) where the step ran
-        times_derivative(kind, hv, g, dz)  # dz = g * f'(z_t)
+        times_derivative(kind, hc, g, dz)  # dz = g * f'(z_t), f' from h_t = f(z_t)
         store_step(dz, dprojected, t)
         if t > 0:
-            load_step(hidden, t - 1, hv)
+            load_step(hidden, t - 1, hp)
         else:
-            transpose_into(h0, hv)
+            transpose_into(h0, hp)
         if has_rm:
-            scale_by(hv, rm)  # h~ = h_{t-1} * m
-        # dWh += h~^T dz and g = dz Wh^T, in one pass
-        backprop_product(hv, dz, Wh, 0, acc, dWh, per_sequence, g, False)
-        if has_rm:
+            multiply(hp, rm, h_in)
+            # dWh += h~^T dz and g = dz Wh^T, in one pass
+            backprop_product(h_in, dz, Wh, 0, acc, dWh, per_sequence, g, False)
             scale_by(g, rm)
+        else:
+            backprop_product(hp, dz, Wh, 0, acc, dWh, per_sequence, g, False)
         if has_mask:
             add_into(carried, g)  # masked steps pass their gradient straight back
+        hc, hp = hp, hc  # h_{t-1} is the next step's h_t
     if per_sequence:
         reduce_sequences(acc, dWh)
     for n in range(N):

@@ -30,26 +30,29 @@ def sigmoid_binary_crossentropy(logits, targets, sample_weight=None):
     Returns
     -------
     float
-        :math:`\frac{1}{N}\sum_n w_n \ell_n`: the mean over the batch (Keras' default
-        ``sum_over_batch_size`` reduction divides by N whatever the weights).
+        :math:`\frac{1}{N K}\sum_{n,k} w_n \ell_{nk}`: the mean over the batch and the K
+        outputs (Keras' default ``sum_over_batch_size`` reduction divides by N whatever the
+        weights).
     """
-    z = np.asarray(logits).reshape(-1)
-    y = np.asarray(targets, dtype=z.dtype).reshape(-1)
-    per_example = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    if sample_weight is not None:
-        per_example = per_example * sample_weight
-    return per_example.mean()
+    z = np.asarray(logits)
+    z = z.reshape(len(z), -1) if z.ndim else z.reshape(1, 1)
+    y = np.asarray(targets, dtype=z.dtype).reshape(z.shape)
+    per_entry = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    if sample_weight is not None:  # each sample's K outputs share its weight
+        per_entry = per_entry * np.asarray(sample_weight, dtype=z.dtype).reshape(-1, 1)
+    return per_entry.mean()
 
 
 def sigmoid_binary_crossentropy_backward(logits, targets, sample_weight=None):
     r"""Gradient of :func:`sigmoid_binary_crossentropy` with respect to the logits.
 
-    :math:`\partial \ell / \partial z_n = w_n (\sigma(z_n) - y_n) / N`. Returns the shape of
+    :math:`\partial \ell / \partial z_{nk} = w_n (\sigma(z_{nk}) - y_{nk}) / (N K)` for N
+    samples of K outputs (the loss is the mean over all N K entries). Returns the shape of
     ``logits``.
     """
     z = np.asarray(logits)
     y = np.asarray(targets, dtype=z.dtype).reshape(z.shape)
-    dz = (sigmoid(z) - y) / z.shape[0]
+    dz = (sigmoid(z) - y) / z.size
     if sample_weight is not None:
         dz = dz * np.asarray(sample_weight, dtype=z.dtype).reshape((-1,) + (1,) * (z.ndim - 1))
     return dz

@@ -1,0 +1,269 @@
+"""The book's code for chapter 9-3, cell after cell, with only its imports changed.
+
+    python examples/book_code_9_3.py [--quick] [--output-dir DIR] [--data-dir DIR] [--seed N]
+
+Below the set-up block, every line is the book's (the companion notebook 9-3.ipynb of
+「혼자 공부하는 머신러닝+딥러닝」, rickiepark/hg-mldl, as its TensorFlow 2.4-2.14 versions
+have it: ``Embedding(500, 16, input_length=100)`` and ``.h5`` checkpoints), except three
+imports::
+
+    from tensorflow.keras.datasets import imdb
+        -> from nprnn.datasets import imdb
+    from tensorflow.keras.preprocessing.sequence import pad_sequences
+        -> from nprnn.preprocessing.sequence import pad_sequences
+    from tensorflow import keras
+        -> import nprnn as keras
+
+and the last cell's ``rnn_model.evaluate(test_seq, test_target)``, whose value a notebook
+displays, is printed. The notebook's first version, the TensorFlow 2.3 run whose numbers the
+book prints, created its ModelCheckpoint callbacks without ``save_best_only=True`` (a file
+every epoch, so its test accuracy is the last epoch's model); every later version, and this
+script, pass it.
+
+The set-up block (not in the book) only arranges the surroundings, as in book_code.py:
+
+* Matplotlib's Agg backend; ``plt.show()`` saves the current figure as a PNG in the output
+  folder and closes it: ``book_lstm_loss.png``, ``book_dropout_loss.png``,
+  ``book_2rnn_loss.png``, ``book_gru_loss.png``.
+* The working directory becomes the output folder, so the book's checkpoint files
+  (``best-lstm-model.h5``, ``best-dropout-model.h5``, ``best-2rnn-model.h5``,
+  ``best-gru-model.h5``) land there.
+* While nprnn cannot write LSTM and GRU models in Keras' HDF5 layout (nprnn.interop raises
+  KerasCompatibilityError), ``model.save('x.h5')`` of such a model writes nprnn's native
+  ``x.npz`` instead, and ``keras.models.load_model('x.h5')`` reads that ``x.npz`` when it is
+  the newer file. Once nprnn writes those models as ``.h5``, nothing is swapped.
+* ``--quick`` (a smoke test): load_data returns 2,500 training and 1,000 test reviews and
+  every ``fit`` stops after 2 epochs; the book's cells are not touched.
+* ``--seed`` seeds nprnn (the book's TF 2.3-2.9 versions do not seed; by default neither
+  does this script).
+"""
+
+# ---- nprnn set-up (not in the book) ---------------------------------------------------
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import nprnn  # noqa: E402
+from nprnn import interop as _interop  # noqa: E402
+from nprnn.datasets import imdb as _imdb  # noqa: E402
+
+_arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+_arguments.add_argument("--quick", action="store_true")
+_arguments.add_argument("--output-dir", type=Path, default=Path("outputs"))
+_arguments.add_argument("--data-dir", type=Path, default=None)
+_arguments.add_argument("--seed", type=int, default=None)
+_args = _arguments.parse_args()
+if _args.data_dir is not None:
+    os.environ["NPRNN_DATA_DIR"] = str(_args.data_dir)
+if os.environ.get("NPRNN_DATA_DIR"):  # absolute, before changing directory
+    os.environ["NPRNN_DATA_DIR"] = str(Path(os.environ["NPRNN_DATA_DIR"]).resolve())
+_args.output_dir.mkdir(parents=True, exist_ok=True)
+os.chdir(_args.output_dir)
+if _args.seed is not None:
+    nprnn.utils.set_random_seed(_args.seed)
+
+_FIGURE_NAMES = ["book_lstm_loss.png", "book_dropout_loss.png", "book_2rnn_loss.png",
+                 "book_gru_loss.png"]
+_shown = []
+
+
+def _show(*args, **kwargs):
+    """plt.show() in a script: save the current figure in the output folder, close it."""
+    name = (_FIGURE_NAMES[len(_shown)] if len(_shown) < len(_FIGURE_NAMES)
+            else f"book_figure_{len(_shown) + 1}.png")
+    plt.gcf().savefig(name, dpi=100)
+    plt.close("all")
+    _shown.append(name)
+    print(f"[plt.show() -> {Path.cwd() / name}]")
+
+
+plt.show = _show
+
+_save, _load_model = nprnn.Sequential.save, nprnn.models.load_model
+
+
+def _native_twin(filepath):
+    """'best-lstm-model.h5' -> 'best-lstm-model.npz'."""
+    return Path(str(filepath)[:-len(".h5")] + ".npz")
+
+
+def _save_or_native(self, filepath, *args, **kwargs):
+    """model.save('x.h5'), or nprnn's native x.npz when nprnn cannot write the model as .h5."""
+    if str(filepath).endswith(".h5"):
+        try:
+            _interop.keras_model_config(self)
+        except _interop.KerasCompatibilityError:
+            filepath = _native_twin(filepath)
+    return _save(self, filepath, *args, **kwargs)
+
+
+def _load_model_or_native(filepath, *args, **kwargs):
+    """keras.models.load_model('x.h5'), reading x.npz when _save_or_native wrote it last."""
+    native = _native_twin(filepath) if str(filepath).endswith(".h5") else None
+    if native is not None and native.is_file() and (
+            not Path(filepath).is_file()
+            or native.stat().st_mtime >= Path(filepath).stat().st_mtime):
+        print(f"[load_model({str(filepath)!r}) -> {native.name}: nprnn cannot write this "
+              f"model as .h5 yet]")
+        filepath = native
+    return _load_model(filepath, *args, **kwargs)
+
+
+nprnn.Sequential.save, nprnn.models.load_model = _save_or_native, _load_model_or_native
+
+if _args.quick:
+    _load_data, _fit = _imdb.load_data, nprnn.Sequential.fit
+
+    def _quick_load_data(*args, **kwargs):
+        (x, y), (x_test, y_test) = _load_data(*args, **kwargs)
+        return (x[:2500], y[:2500]), (x_test[:1000], y_test[:1000])
+
+    def _quick_fit(self, *args, **kwargs):
+        kwargs["epochs"] = min(kwargs.get("epochs", 1), 2)
+        return _fit(self, *args, **kwargs)
+
+    _imdb.load_data, nprnn.Sequential.fit = _quick_load_data, _quick_fit
+    print("[--quick: 2,500 training reviews, at most 2 epochs per fit]")
+sys.stdout.reconfigure(line_buffering=True)
+# ---- end of the set-up: the book's code follows -------------------------------------
+
+from nprnn.datasets import imdb  # noqa: E402, I001 (the book's order)
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+(train_input, train_target), (test_input, test_target) = imdb.load_data(
+    num_words=500)
+
+train_input, val_input, train_target, val_target = train_test_split(
+    train_input, train_target, test_size=0.2, random_state=42)
+
+from nprnn.preprocessing.sequence import pad_sequences  # noqa: E402
+
+train_seq = pad_sequences(train_input, maxlen=100)
+val_seq = pad_sequences(val_input, maxlen=100)
+
+import nprnn as keras  # noqa: E402
+
+model = keras.Sequential()
+
+model.add(keras.layers.Embedding(500, 16, input_length=100))
+model.add(keras.layers.LSTM(8))
+model.add(keras.layers.Dense(1, activation='sigmoid'))
+
+model.summary()
+
+rmsprop = keras.optimizers.RMSprop(learning_rate=1e-4)
+model.compile(optimizer=rmsprop, loss='binary_crossentropy',
+              metrics=['accuracy'])
+
+checkpoint_cb = keras.callbacks.ModelCheckpoint('best-lstm-model.h5',
+                                                save_best_only=True)
+early_stopping_cb = keras.callbacks.EarlyStopping(patience=3,
+                                                  restore_best_weights=True)
+
+history = model.fit(train_seq, train_target, epochs=100, batch_size=64,
+                    validation_data=(val_seq, val_target),
+                    callbacks=[checkpoint_cb, early_stopping_cb])
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.plot(history.history['loss'])
+plt.plot(history.history['val_loss'])
+plt.xlabel('epoch')
+plt.ylabel('loss')
+plt.legend(['train', 'val'])
+plt.show()
+
+model2 = keras.Sequential()
+
+model2.add(keras.layers.Embedding(500, 16, input_length=100))
+model2.add(keras.layers.LSTM(8, dropout=0.3))
+model2.add(keras.layers.Dense(1, activation='sigmoid'))
+
+rmsprop = keras.optimizers.RMSprop(learning_rate=1e-4)
+model2.compile(optimizer=rmsprop, loss='binary_crossentropy',
+               metrics=['accuracy'])
+
+checkpoint_cb = keras.callbacks.ModelCheckpoint('best-dropout-model.h5',
+                                                save_best_only=True)
+early_stopping_cb = keras.callbacks.EarlyStopping(patience=3,
+                                                  restore_best_weights=True)
+
+history = model2.fit(train_seq, train_target, epochs=100, batch_size=64,
+                     validation_data=(val_seq, val_target),
+                     callbacks=[checkpoint_cb, early_stopping_cb])
+
+plt.plot(history.history['loss'])
+plt.plot(history.history['val_loss'])
+plt.xlabel('epoch')
+plt.ylabel('loss')
+plt.legend(['train', 'val'])
+plt.show()
+
+model3 = keras.Sequential()
+
+model3.add(keras.layers.Embedding(500, 16, input_length=100))
+model3.add(keras.layers.LSTM(8, dropout=0.3, return_sequences=True))
+model3.add(keras.layers.LSTM(8, dropout=0.3))
+model3.add(keras.layers.Dense(1, activation='sigmoid'))
+
+model3.summary()
+
+rmsprop = keras.optimizers.RMSprop(learning_rate=1e-4)
+model3.compile(optimizer=rmsprop, loss='binary_crossentropy',
+               metrics=['accuracy'])
+
+checkpoint_cb = keras.callbacks.ModelCheckpoint('best-2rnn-model.h5',
+                                                save_best_only=True)
+early_stopping_cb = keras.callbacks.EarlyStopping(patience=3,
+                                                  restore_best_weights=True)
+
+history = model3.fit(train_seq, train_target, epochs=100, batch_size=64,
+                     validation_data=(val_seq, val_target),
+                     callbacks=[checkpoint_cb, early_stopping_cb])
+
+plt.plot(history.history['loss'])
+plt.plot(history.history['val_loss'])
+plt.xlabel('epoch')
+plt.ylabel('loss')
+plt.legend(['train', 'val'])
+plt.show()
+
+model4 = keras.Sequential()
+
+model4.add(keras.layers.Embedding(500, 16, input_length=100))
+model4.add(keras.layers.GRU(8))
+model4.add(keras.layers.Dense(1, activation='sigmoid'))
+
+model4.summary()
+
+rmsprop = keras.optimizers.RMSprop(learning_rate=1e-4)
+model4.compile(optimizer=rmsprop, loss='binary_crossentropy',
+               metrics=['accuracy'])
+
+checkpoint_cb = keras.callbacks.ModelCheckpoint('best-gru-model.h5',
+                                                save_best_only=True)
+early_stopping_cb = keras.callbacks.EarlyStopping(patience=3,
+                                                  restore_best_weights=True)
+
+history = model4.fit(train_seq, train_target, epochs=100, batch_size=64,
+                     validation_data=(val_seq, val_target),
+                     callbacks=[checkpoint_cb, early_stopping_cb])
+
+plt.plot(history.history['loss'])
+plt.plot(history.history['val_loss'])
+plt.xlabel('epoch')
+plt.ylabel('loss')
+plt.legend(['train', 'val'])
+plt.show()
+
+test_seq = pad_sequences(test_input, maxlen=100)
+
+rnn_model = keras.models.load_model('best-2rnn-model.h5')
+
+print(rnn_model.evaluate(test_seq, test_target))

@@ -1,0 +1,152 @@
+"""The fused training step gives what the per-layer route gives, and is taken only when it can.
+
+Each test trains the same seeded model twice, once through the fused kernels
+(:mod:`nprnn._fused`) and once with the fused route switched off, and compares weights,
+histories and predictions: float64 to 1e-10, float32 after one step to 1e-5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nprnn as keras
+from nprnn import _fused, callbacks, config, layers
+
+V, E, T = 40, 6, 12
+
+
+@pytest.fixture
+def numba_backend():
+    previous = config.backend()
+    config.set_backend("numba")
+    yield
+    config.set_backend(previous)
+
+
+@pytest.fixture(params=["float64", "float32"])
+def floatx(request):
+    previous = config.floatx()
+    config.set_floatx(request.param)
+    yield request.param
+    config.set_floatx(previous)
+
+
+def data(count=150, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, size=(count, T))
+    return ids, (ids[:, 0] > V // 2).astype(int)
+
+
+BODIES = {
+    "SimpleRNN": lambda: [layers.SimpleRNN(5)],
+    "SimpleRNN dropout": lambda: [layers.SimpleRNN(5, dropout=0.25)],
+    "LSTM": lambda: [layers.LSTM(4)],
+    "LSTM dropout": lambda: [layers.LSTM(4, dropout=0.3)],
+    "GRU": lambda: [layers.GRU(3)],
+}
+
+
+def build(body, one_hot=False, learning_rate=1e-2):
+    keras.utils.set_random_seed(5)
+    first = [] if one_hot else [layers.Embedding(V, E, input_length=T)]
+    if one_hot:
+        body = [type(body[0]).from_config({**body[0].get_config(), "input_shape": (T, V)})]
+    model = keras.Sequential([*first, *body, layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def train(route, body, one_hot=False, epochs=2, batch_size=32, callback_list=(), **fit):
+    model = build(BODIES[body](), one_hot)
+    ids, labels = data()
+    x = keras.utils.SparseOneHot(ids, V) if one_hot else ids
+    original = _fused.plan_for
+    if route == "layers":
+        _fused.plan_for = lambda model: None
+    try:
+        assert (original(model) is not None) == (route == "fused") or route == "layers"
+        keras.utils.set_random_seed(9)
+        history = model.fit(x, labels, epochs=epochs, batch_size=batch_size, verbose=0,
+                            validation_data=(x[:40], labels[:40]),
+                            callbacks=list(callback_list), **fit)
+        predictions = model.predict(x[:50], verbose=0)
+    finally:
+        _fused.plan_for = original
+    return model, history, predictions
+
+
+@pytest.mark.parametrize("one_hot", [False, True], ids=["embedding", "one-hot"])
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_fused_equals_the_per_layer_route(numba_backend, floatx, body, one_hot):
+    epochs = 2 if floatx == "float64" else 1
+    batch_size = 32 if floatx == "float64" else 150  # float32: one step, rounding only
+    fused_model, fused_history, fused_predictions = train("fused", body, one_hot, epochs,
+                                                          batch_size)
+    model, history, predictions = train("layers", body, one_hot, epochs, batch_size)
+    tolerance = 1e-10 if floatx == "float64" else 1e-5
+    for a, b in zip(fused_model.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=tolerance, rtol=0)
+    for key in history.history:
+        np.testing.assert_allclose(fused_history.history[key], history.history[key],
+                                   atol=tolerance * 10, rtol=0)
+    np.testing.assert_allclose(fused_predictions, predictions, atol=tolerance, rtol=0)
+    assert fused_model.optimizer.iterations == model.optimizer.iterations
+
+
+def test_the_fused_route_is_taken_only_where_it_applies(numba_backend):
+    assert _fused.plan_for(build(BODIES["LSTM"]())) is not None
+    taken = [layers.LSTM(4, return_sequences=True), layers.LSTM(4)]
+    for body in ([layers.LSTM(4, go_backwards=True)], [layers.GRU(3, reset_after=False)],
+                 [layers.SimpleRNN(5, activation="relu")], [layers.LSTM(4, recurrent_dropout=.2)],
+                 taken):
+        assert _fused.plan_for(build(body)) is None, body
+    clipped = build(BODIES["GRU"]())
+    clipped.compile(optimizer=keras.optimizers.RMSprop(clipnorm=1.0), loss="binary_crossentropy")
+    assert _fused.plan_for(clipped) is None
+    config.set_backend("numpy")
+    assert _fused.plan_for(build(BODIES["GRU"]())) is None
+
+
+class BatchLosses(callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append((batch, logs["loss"]))
+
+
+def test_batch_callbacks_see_every_batch(numba_backend, floatx):
+    fused_watch, layers_watch = BatchLosses(), BatchLosses()
+    train("fused", "GRU", callback_list=[fused_watch])
+    train("layers", "GRU", callback_list=[layers_watch])
+    assert [b for b, _ in fused_watch.seen] == [b for b, _ in layers_watch.seen]
+    np.testing.assert_allclose([v for _, v in fused_watch.seen],
+                               [v for _, v in layers_watch.seen], rtol=1e-5)
+
+
+def test_a_non_finite_step_stops_and_changes_nothing(numba_backend):
+    model = build(BODIES["SimpleRNN"](), learning_rate=1e39)
+    ids, labels = data()
+    before = model.get_weights()
+    with pytest.warns(RuntimeWarning, match="epoch 1, batch 1 gave non-finite weights"):
+        model.fit(ids, labels, epochs=2, batch_size=32, verbose=0)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0
+
+
+def test_fit_called_per_epoch_continues_the_same_run(numba_backend):
+    """fit(epochs=1) twice from one seed equals fit(epochs=2): state lives in the model."""
+    ids, labels = data()
+    one = build(BODIES["LSTM"]())
+    keras.utils.set_random_seed(3)
+    one.fit(ids, labels, epochs=2, batch_size=32, verbose=0)
+    two = build(BODIES["LSTM"]())
+    keras.utils.set_random_seed(3)
+    for _ in range(2):
+        two.fit(ids, labels, epochs=1, batch_size=32, verbose=0)
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_array_equal(a, b)
