@@ -726,6 +726,10 @@ def optimizer_from_keras_config(optimizer_config, where):
         raise KerasCompatibilityError(f"{where}: {canonical}: {error}") from None
 
 
+_KERAS_LOSS_CLASSES = ("BinaryCrossentropy", "CategoricalCrossentropy",
+                       "SparseCategoricalCrossentropy", "MeanSquaredError")
+
+
 def _loss_from_keras(loss_config, where):
     if isinstance(loss_config, list) and len(loss_config) == 1:
         loss_config = loss_config[0]
@@ -740,13 +744,11 @@ def _loss_from_keras(loss_config, where):
     if isinstance(loss_config, dict):
         class_name = loss_config.get("class_name")
         config = loss_config.get("config") or {}
-        if class_name == "BinaryCrossentropy":
-            if config.get("label_smoothing") or config.get("axis", -1) != -1:
-                raise KerasCompatibilityError(f"{where}: BinaryCrossentropy({config}) is not "
-                                              "supported")
-            return losses.BinaryCrossentropy(from_logits=bool(config.get("from_logits")))
-        if class_name == "MeanSquaredError":
-            return losses.MeanSquaredError()
+        if class_name in _KERAS_LOSS_CLASSES and isinstance(config, dict):
+            try:  # refuses label_smoothing, axis, a reduction other than the mean...
+                return losses.deserialize({"class_name": class_name, "config": config})
+            except (TypeError, ValueError) as error:
+                raise KerasCompatibilityError(f"{where}: {error}") from None
         if class_name == "function" and isinstance(config, str):
             return _loss_from_keras(config, where)
     raise KerasCompatibilityError(f"{where}: loss {loss_config!r} is not supported")
@@ -851,6 +853,8 @@ def restore_keras_optimizer_weights(model, group, source):
             state[slot].append(value)
         elif kind != "learning_rate":
             return f"optimizer weight {name!r} has no counterpart in nprnn's {optimizer_class}"
+    if state["iterations"] == 0 and not any(state[slot] for slot in optimizer.slot_names):
+        return None  # saved before any step: nothing to restore
     for slot in optimizer.slot_names:
         values = state[slot]
         if not values and isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
@@ -1095,13 +1099,14 @@ def keras_training_config(model):
     if not model.compiled:
         return None
     optimizer_config = _keras_optimizer_config(model.optimizer)
-    if isinstance(model.loss, losses.BinaryCrossentropy):
-        loss = ("binary_crossentropy" if not model.loss.from_logits else
-                {"module": "keras.losses", "class_name": "BinaryCrossentropy",
-                 "config": {"name": "binary_crossentropy", "from_logits": True},
-                 "registered_name": None})
-    elif isinstance(model.loss, losses.MeanSquaredError):
+    loss = model.loss
+    if isinstance(loss, losses.MeanSquaredError):
         loss = "mean_squared_error"
+    elif type(loss).__name__ in _KERAS_LOSS_CLASSES:  # the three cross-entropies
+        loss = (loss.name if not loss.from_logits else
+                {"module": "keras.losses", "class_name": type(loss).__name__,
+                 "config": {"name": loss.name, "from_logits": True},
+                 "registered_name": None})
     else:
         loss = None
     if optimizer_config is None or loss is None:
@@ -1212,6 +1217,9 @@ def restore_keras3_optimizer(model, group, source):
     slots = list(optimizer.slot_names)
     if isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
         slots = []  # Keras' SGD without momentum has no slot variables
+    if count <= 2 and "0" in group and np.asarray(group["0"]).shape == () and \
+            int(np.asarray(group["0"])) == 0:
+        return None  # saved before any step: the optimizer was never built; nothing to load
     # Keras 3: iteration, learning_rate, slots; tf_keras 2's .keras: iteration, slots.
     first = 2 if count == 2 + len(slots) * len(weights) else 1
     if count != first + len(slots) * len(weights):

@@ -27,6 +27,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "keras_interop"
 BOOK = ["lstm", "lstm_dropout", "two_lstm", "gru"]
 OTHERS = ["mixed", "cells"]
 KERAS2 = ["lstm", "gru", "mixed"]
+LOSSES = {"mixed": "categorical_crossentropy", "cells": "mse"}
 FILES = ([f"{name}.keras" for name in BOOK + OTHERS] + [f"{name}.h5" for name in BOOK + OTHERS]
          + [f"{name}.tf_keras{suffix}" for name in KERAS2 for suffix in (".h5", ".keras")])
 
@@ -166,9 +167,9 @@ def nprnn_model(name, expected):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = keras.load_model(FIXTURES / f"{name}.h5", compile=False)
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                  loss="mse" if name in OTHERS else "binary_crossentropy",
-                  metrics=[] if name in OTHERS else ["accuracy"])
+    loss = LOSSES.get(name, "binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss=loss,
+                  metrics=[] if loss == "mse" else ["accuracy"])
     for _ in range(2):
         model.train_on_batch(inputs(name, expected), targets(name, expected))
     return model
@@ -467,3 +468,42 @@ def test_optimizer_state_that_does_not_fit_warns_and_trains_afresh(tmp_path, exp
     assert model.compiled and model.optimizer.iterations == 0
     for got, want in zip(model.get_weights(), weights_of("lstm", expected)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("loss", [
+    lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    lambda: keras.losses.CategoricalCrossentropy(),
+    lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+])
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_losses_go_through_keras_compile_settings(loss, suffix, tmp_path):
+    model = keras.Sequential([keras.layers.Embedding(20, 3, input_length=5),
+                              keras.layers.GRU(4), keras.layers.Dense(3)])
+    model.compile(optimizer="rmsprop", loss=loss(), metrics=["accuracy"])
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    if suffix == ".keras":
+        strip_nprnn_config(path)
+    else:
+        with h5py.File(path, "r+") as handle:
+            del handle.attrs["nprnn_config"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.load_model(path)
+    assert type(loaded.loss) is type(model.loss)
+    assert loaded.loss.get_config() == model.loss.get_config()
+    assert loaded.metric_names == ["accuracy"]
+
+
+def test_keras_loss_options_nprnn_lacks_are_refused(tmp_path):
+    contents = members(FIXTURES / "mixed.keras")
+    config = json.loads(contents["config.json"])
+    config["compile_config"]["loss"] = {"module": "keras.losses",
+                                        "class_name": "CategoricalCrossentropy",
+                                        "config": {"label_smoothing": 0.1}}
+    contents["config.json"] = json.dumps(config)
+    path = tmp_path / "smooth.keras"
+    write_zip(path, contents)
+    with pytest.warns(UserWarning, match="label_smoothing=0.1.*uncompiled"):
+        model = keras.load_model(path)
+    assert not model.compiled
