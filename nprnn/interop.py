@@ -473,15 +473,12 @@ def parse_keras_model_config(model_config, source="model_config"):
     return {"name": config.get("name"), "batch_shape": batch_shape, "layers": specs}
 
 
-_CELLS = {"SimpleRNNCell": "SimpleRNNCell", "LSTMCell": "LSTMCell", "GRUCell": "GRUCell"}
-
-
 def _build_layer(class_name, kwargs):
     """An nprnn layer from a parsed ``(class_name, kwargs)``, nested specs included."""
     kwargs = dict(kwargs)
     if class_name == "RNN":
         cell_class, cell_kwargs = kwargs["cell"]
-        kwargs["cell"] = getattr(layers_module, _CELLS[cell_class])(**cell_kwargs)
+        kwargs["cell"] = getattr(layers_module, cell_class)(**cell_kwargs)  # parsed: known
     if class_name == "Bidirectional":
         kwargs["layer"] = _build_layer(*kwargs["layer"])
         if "backward_layer" in kwargs:
@@ -1189,13 +1186,14 @@ def keras_archive_config(model, include_optimizer=True):
 
 
 def keras_json(model, **kwargs):
-    """What Keras 3's ``model.to_json()`` gives for this model (architecture only), for
+    """What Keras 3's ``model.to_json()`` gives for this model (the architecture, and the
+    ``compile_config`` once compiled, as Keras includes it), for
     ``keras.models.model_from_json`` in Keras 3 or :func:`nprnn.saving.model_from_json`.
 
     :meth:`Sequential.to_json` stays nprnn's own JSON (every nprnn setting, such as the
     initializers, survives it); this is the text to hand to Keras.
     """
-    return json.dumps(keras_model_config(model, keras3=True), **kwargs)
+    return json.dumps(keras_archive_config(model), **kwargs)
 
 
 def _compile_settings(config):

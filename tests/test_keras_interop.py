@@ -307,6 +307,8 @@ def test_keras_json_is_keras_3s_to_json_and_loads_back(expected):
     keras_document = json.loads(str(expected["mixed/json"]))
     assert document["module"] == keras_document["module"] == "keras"
     assert document["build_config"] == keras_document["build_config"]
+    assert document["compile_config"]["loss"] == keras_document["compile_config"]["loss"] == (
+        "categorical_crossentropy")
     assert [e["class_name"] for e in document["config"]["layers"]] == [
         e["class_name"] for e in keras_document["config"]["layers"]]
     rebuilt = keras.models.model_from_json(text)
