@@ -1019,6 +1019,18 @@ def _keras_layer_entry(layer, dtype, keras3=False, input_shape=None):
     return entry
 
 
+def _stateful_batch_size(model):
+    """The batch size a stateful layer holds states for, else None. Keras builds a stateful
+    RNN only for a static batch size (nprnn's Sequential keeps none: the states tell)."""
+    for layer in model.layers:
+        inner = ([layer.forward_layer, layer.backward_layer]
+                 if isinstance(layer, layers_module.Bidirectional) else [layer])
+        for each in inner:
+            if getattr(each, "stateful", False) and each.states is not None:
+                return int(len(each.states[0]))
+    return None
+
+
 def keras_model_config(model, keras3=False):
     """A Keras ``model_config`` for an nprnn model, readable by Keras 3 and tf_keras 2.
 
@@ -1030,6 +1042,8 @@ def keras_model_config(model, keras3=False):
     """
     is_embedding = isinstance(model.layers[0], layers_module.Embedding)
     batch_shape = None if model.input_shape is None else list(model.input_shape)
+    if batch_shape is not None and batch_shape[0] is None:
+        batch_shape[0] = _stateful_batch_size(model)
     dtype = _dtype_name(model)
     input_config = {"batch_input_shape": batch_shape,
                     "dtype": "int32" if is_embedding else dtype,
@@ -1039,10 +1053,11 @@ def keras_model_config(model, keras3=False):
     entries = [{"class_name": "InputLayer", "config": input_config}]
     if keras3:
         entries[0] = {"module": "keras.layers", **entries[0], "registered_name": None}
-    shape = model.input_shape
+    shape = None if batch_shape is None else tuple(batch_shape)
     for layer in model.layers:
         entries.append(_keras_layer_entry(layer, dtype, keras3, shape))
-        shape = layer.output_shape
+        shape = None if shape is None or layer.output_shape is None else (
+            (shape[0],) + tuple(layer.output_shape[1:]))
     config = {"name": model.name, "trainable": True, "layers": entries}
     if batch_shape is not None:
         config["build_input_shape"] = batch_shape

@@ -509,3 +509,20 @@ def test_keras_loss_options_nprnn_lacks_are_refused(tmp_path):
     with pytest.warns(UserWarning, match="label_smoothing=0.1.*uncompiled"):
         model = keras.load_model(path)
     assert not model.compiled
+
+
+def test_stateful_layers_give_keras_the_static_batch_size_they_hold_states_for(tmp_path):
+    """Keras builds a stateful RNN only for a fixed batch size; nprnn's states tell it."""
+    model = keras.Sequential([keras.layers.Embedding(20, 3, input_length=6),
+                              keras.layers.LSTM(2, stateful=True), keras.layers.Dense(1)])
+    config = interop.keras_model_config(model, keras3=True)
+    assert config["config"]["layers"][0]["config"]["batch_shape"] == [None, 6]
+    model.predict(np.arange(24).reshape(4, 6) % 20, batch_size=4, verbose=0)
+    config = interop.keras_model_config(model, keras3=True)
+    assert config["config"]["layers"][0]["config"]["batch_shape"] == [4, 6]
+    assert config["build_config"] == {"input_shape": [4, 6]}
+    assert [e.get("build_config") for e in config["config"]["layers"][1:]] == [
+        {"input_shape": [4, 6]}, {"input_shape": [4, 6, 3]}, {"input_shape": [4, 2]}]
+    model.save(tmp_path / "s.keras")
+    loaded = keras.load_model(tmp_path / "s.keras")
+    assert loaded.layers[1].stateful and loaded.input_shape == (None, 6)
