@@ -180,6 +180,15 @@ class FusedPlan:
         Wx, b, Wh, rb, Wd, bd = self._weights()
         ids = np.ascontiguousarray(self._ids(x))
         out = np.empty(len(ids), dtype=self.dtype)
+        import numba  # loaded with the compiled kernels, on first use
+
+        from nprnn.kernels.compiled import switches
+
+        threshold = switches.PARALLEL_MIN_BATCH
+        if threshold and len(ids) >= threshold and numba.get_num_threads() > 1:
+            self.kernels.predict_logits_parallel(self.cell, ids, table, has_table, Wx, b, Wh, rb,
+                                                 Wd, bd, self._fast(), batch_size, out)
+            return out
         self.kernels.predict_logits(self.cell, ids, table, has_table, Wx, b, Wh, rb, Wd, bd,
                                     self._fast(), self._work(batch_size, ids.shape[1],
                                                              self._rows(x)), out)
