@@ -11,16 +11,14 @@ Where a file comes from, first match wins:
 Trust: a file is identified by its sha256. Files the user named (1 and 2) may have any
 hash; an unknown one only earns an :class:`UnverifiedFileWarning`. Files we found on our
 own (3 and 4) must have a known hash, otherwise it is an error: a cache that silently
-holds the wrong bytes is worse than no cache. A download is written to a temporary file
-beside its final name and hashed while it streams; only a complete file with a known hash
-is renamed into the cache, so a failed, interrupted or tampered download never poisons it.
+holds the wrong bytes is worse than no cache (this is checked here, before pooch is asked,
+because pooch would quietly download over such a file).
 
-Why no ``pooch``? It does the same job well (temporary file, hash check, move), but it would
-bring ``requests``, ``platformdirs`` and ``packaging`` into a NumPy-only library for two
-files; it re-downloads over a cached file with a wrong hash where we want to stop and say
-so; it has no notion of reusing Keras' cache or of a ``NPRNN_DATA_DIR`` of local copies; and
-it does nothing about the real risk of this dataset, which is unpickling. ``urllib``,
-``hashlib`` and :mod:`nprnn._io` cover the rest in a page of code.
+Downloads (5) are done by `pooch <https://www.fatiando.org/pooch/>`_, the fetcher SciPy and
+scikit-image use: it streams into a temporary file beside the target, checks the sha256 the
+URL is known to serve (the first hash of the :class:`RemoteFile`) and only then moves the
+file into the cache, so a failed, interrupted or tampered download never poisons it. This
+module only turns pooch's errors into the ones nprnn documents.
 
 Safety of ``.npz`` files: IMDB stores each review as a Python list, so ``imdb.npz`` holds
 *object* arrays, which NumPy can only read by unpickling (``np.load(...,
@@ -34,12 +32,8 @@ before it is called.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import pickle
-import sys
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -47,20 +41,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pooch
 from numpy.lib import format as npy_format
-
-from nprnn._io import atomic_open
 
 DATA_DIR_ENV = "NPRNN_DATA_DIR"
 CACHE_DIR_ENV = "NPRNN_CACHE_DIR"
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
-_CHUNK_BYTES = 1 << 20
-_DOWNLOAD_TIMEOUT_SECONDS = 60
-
-# Tests replace this to simulate the network; the library itself only ever calls it with
-# the https URLs of the RemoteFile records below.
-_open_url = urllib.request.urlopen
+# pooch's HTTP downloader (requests underneath). Tests replace it to simulate the network;
+# any callable ``(url, output_file, pooch)`` that writes the bytes to ``output_file`` fits.
+_downloader = pooch.HTTPDownloader(progressbar=False, timeout=60)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -94,8 +84,9 @@ class RemoteFile:
     url : str
         Canonical download address.
     sha256 : tuple of str
-        Hex digests of copies we trust. The first is the one ``url`` serves; the others
-        are faithful rebuilds (same arrays, different zip bytes).
+        Hex digests of copies we trust. The first is the one ``url`` serves (a download
+        must match it); the others are faithful rebuilds (same arrays, different zip
+        bytes), accepted in the caches.
     """
 
     name: str
@@ -119,15 +110,6 @@ def keras_cache_dir() -> Path:
     keras_home = os.environ.get("KERAS_HOME")
     base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
     return base / "datasets"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 digest of a file, read in chunks so large files need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def locate(path: str | os.PathLike, remote: RemoteFile) -> Path:
@@ -196,7 +178,7 @@ def locate(path: str | os.PathLike, remote: RemoteFile) -> Path:
 def _accept_named_file(path: Path, remote: RemoteFile, named_by: str) -> Path:
     # The user chose this file, so an unknown hash (their own rebuild, a trimmed copy for
     # a class) is their call; we still say so, and the restricted unpickler still applies.
-    digest = sha256_of(path)
+    digest = pooch.file_hash(str(path))
     if digest not in remote.sha256:
         warnings.warn(
             f"{path} (named by {named_by}) has sha256 {digest}, which matches no known "
@@ -209,7 +191,7 @@ def _accept_named_file(path: Path, remote: RemoteFile, named_by: str) -> Path:
 
 
 def _accept_cached_file(path: Path, remote: RemoteFile) -> Path:
-    digest = sha256_of(path)
+    digest = pooch.file_hash(str(path))
     if digest not in remote.sha256:
         raise HashMismatchError(
             f"cached file {path} has sha256 {digest}, expected one of "
@@ -221,17 +203,17 @@ def _accept_cached_file(path: Path, remote: RemoteFile) -> Path:
 
 
 def download(remote: RemoteFile, target: Path) -> Path:
-    """Download ``remote.url`` to ``target``, verifying its sha256 before it lands there.
+    """Download ``remote.url`` to ``target`` with pooch, verifying its sha256 first.
 
-    The bytes stream into a temporary file beside ``target`` while being hashed; the file
-    is renamed to ``target`` only if the transfer completed and the hash is known. On any
+    pooch streams the bytes into a temporary file beside ``target``, checks the hash the
+    URL serves (``remote.sha256[0]``) and only then moves the file to ``target``. On any
     failure (network error, interruption, wrong hash) the temporary file is deleted and
     ``target`` is left as it was.
 
     Parameters
     ----------
     remote : RemoteFile
-        What to download and which hashes to accept.
+        What to download and which hash to expect.
     target : pathlib.Path
         Final location, normally inside :func:`cache_dir`.
 
@@ -248,29 +230,21 @@ def download(remote: RemoteFile, target: Path) -> Path:
             f"{CACHE_DIR_ENV} to a writable folder or {DATA_DIR_ENV} to a folder holding "
             f"{remote.name}"
         ) from error
-
-    print(f"Downloading {remote.url} to {target}", file=sys.stderr)
     try:
-        response = _open_url(remote.url, timeout=_DOWNLOAD_TIMEOUT_SECONDS)
-    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-        raise DatasetNotFoundError(_not_found_message(remote, target, error)) from error
-
-    try:
-        with response, atomic_open(target, "wb") as handle:
-            digest = hashlib.sha256()
-            while chunk := response.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                handle.write(chunk)
-            # Checked inside the block: raising here makes atomic_open delete the
-            # temporary file instead of renaming it into the cache.
-            if digest.hexdigest() not in remote.sha256:
-                raise HashMismatchError(
-                    f"the download of {remote.url} has sha256 {digest.hexdigest()}, "
-                    f"expected one of {', '.join(remote.sha256)}: it was corrupted in "
-                    "transit or the file on the server changed. Nothing was stored in "
-                    f"{target.parent}."
-                )
-    except (OSError, http.client.HTTPException) as error:
+        pooch.retrieve(
+            remote.url,
+            known_hash=f"sha256:{remote.sha256[0]}",
+            fname=target.name,
+            path=target.parent,
+            downloader=_downloader,
+        )
+    except ValueError as error:  # pooch's only ValueError here: the hash did not match
+        raise HashMismatchError(
+            f"the download of {remote.url} is not the file expected ({error}): it was "
+            "corrupted in transit or the file on the server changed. Nothing was stored "
+            f"in {target.parent}."
+        ) from error
+    except OSError as error:  # requests' errors and URLError are OSErrors
         raise DatasetNotFoundError(_not_found_message(remote, target, error)) from error
     return target
 
