@@ -458,7 +458,8 @@ class RNN(Layer):
                                "config": self.cell.get_config()}
         else:
             config_.update(self.cell.get_config())
-            config_.pop("zero_output_for_mask")
+            if not self.zero_output_for_mask:  # Keras' own layer configs leave it out
+                config_.pop("zero_output_for_mask")
         return config_
 
     @classmethod
