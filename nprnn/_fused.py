@@ -24,9 +24,13 @@ from nprnn.utils.categorical import SparseOneHot
 CHUNK = 32
 
 
-def plan_for(model):
-    """A :class:`FusedPlan` for ``model``, or None when it takes the per-layer route."""
-    if config.backend() != "numba" or not model.compiled:
+def plan_for(model, training=True):
+    """A :class:`FusedPlan` for ``model``, or None when it takes the per-layer route.
+
+    ``training=False`` asks for inference only (predict, evaluate's forward pass): the loss,
+    optimizer and metrics then do not matter.
+    """
+    if config.backend() != "numba" or (training and not model.compiled):
         return None
     stack = list(model.layers)
     embedding = stack.pop(0) if stack and isinstance(stack[0], Embedding) else None
@@ -40,6 +44,10 @@ def plan_for(model):
         return None
     if dense.units != 1 or dense.activation != "sigmoid" or not dense.use_bias:
         return None
+    if not all(array.flags.c_contiguous for array in model.weights):
+        return None
+    if not training:
+        return FusedPlan(model, embedding, rnn, dense, cell)
     if not model._uses_logits() or not isinstance(model.loss, losses.BinaryCrossentropy):
         return None
     optimizer = model.optimizer
