@@ -19,10 +19,20 @@ any other suffix (``.npz``, ``.nprnn``, ``.keras`` ...)
     settings, weight names, format version) as bytes; ``weights/NNNN`` and
     ``optimizer/<slot>/NNNN`` the arrays at full precision.
 
-Every write is atomic (:func:`nprnn._io.atomic_path`): a temporary file in the same folder,
-fsynced, then renamed over the target, so a crash mid-save leaves the previous file whole.
+Every write is atomic (:func:`nprnn._io.atomic_open`): a temporary file in the same folder,
+fsynced, then renamed over the target, so a crash mid-save leaves the previous file whole,
+and a save that cannot complete (a full disk, ``ulimit -f``) raises OSError naming the
+file and leaves no temporary file. HDF5 files are built in memory first (HDF5 crashes the
+process when its own writes fail), then written the same way.
+
 Reading never unpickles; a truncated, corrupted or foreign file, or one whose weights do not
-fit the architecture, raises ValueError naming the file and what is wrong.
+fit the architecture, raises ValueError naming the file and what is wrong. Files are treated
+as hostile (:mod:`nprnn._untrusted`): the architecture a file declares is refused above
+``NPRNN_MAX_WEIGHT_BYTES`` (default 2 GiB of weights) before it is built; each array's
+declared shape and dtype (the ``.npy`` headers of the native archive, the HDF5 dataset
+shapes) is checked against the architecture before its data is read; HDF5 external links,
+soft links leaving their group, virtual or externally stored datasets, and datasets
+declaring far more than they store are refused.
 """
 
 from __future__ import annotations
@@ -447,6 +457,11 @@ def save_model(model, filepath, include_optimizer=True):
 
 def load_model(filepath, compile=True):
     """Load a model saved by :func:`save_model` (either format), compiled if it was.
+
+    The file is treated as hostile (see the module docstring): an architecture whose
+    weights exceed the environment variable ``NPRNN_MAX_WEIGHT_BYTES`` (bytes; default
+    2 GiB) is refused before it is built, and nothing is read that the architecture does
+    not declare.
 
     Also reads the ``.h5`` files Keras 2 and 3 write with ``model.save('x.h5')`` for models
     nprnn can compute (Sequential of Embedding, SimpleRNN and Dense): the architecture from
