@@ -2,11 +2,18 @@
 
 Tolerances: float64 1e-10 relative, float32 1e-5, with
 ``rel_error = max|a - b| / max(1e-8, max(|a| + |b|))``.
+
+By default the compiled float64 *forward* recurrence hands its work to the reference
+(``compiled.FLOAT64_FORWARD_IN_NUMPY``), so comparing it with the reference would compare the
+reference with itself. Every test here therefore runs the Numba float64 forward (the switch
+off), and the reference is out of the compiled module's reach (calling it from there fails
+the test); ``test_float64_forward_default_is_the_reference`` checks the default.
 """
 
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -24,6 +31,22 @@ dims = st.sampled_from([1, 2, 3, 5, 8, 13])
 units = st.sampled_from([1, 2, 3, 5, 8, 11, 32, 37])
 seeds = st.integers(0, 2**32 - 1)
 dtypes = st.sampled_from(DTYPES)
+
+
+def _reference_forward_not_allowed(*args, **kwargs):
+    raise AssertionError("the compiled float64 forward ran the reference instead of Numba")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_float64_forward():
+    """The Numba float64 forward for the whole module, the reference out of its reach.
+    (Module-scoped and set by hand: hypothesis refuses function-scoped fixtures.)"""
+    switch, module = compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference
+    compiled.FLOAT64_FORWARD_IN_NUMPY = False
+    compiled.reference = types.SimpleNamespace(
+        **{**vars(reference), "rnn_recurrence_forward": _reference_forward_not_allowed})
+    yield
+    compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference = switch, module
 
 
 def rel_error(a, b):
@@ -171,12 +194,23 @@ def test_recurrence_is_deterministic_and_parallel_gives_the_same_bits(monkeypatc
 
 
 @pytest.mark.parametrize("H", [3, 8, 33])
-def test_float64_forward_compiled_path(monkeypatch, H):
-    """The Numba float64 forward (libm tanh), normally replaced by the reference."""
-    monkeypatch.setattr(compiled, "FLOAT64_FORWARD_IN_NUMPY", False)
+def test_float64_forward_compiled_path(H):
+    """The Numba float64 forward (libm tanh; BLAS products from H = 32), which by default the
+    reference replaces: here the switch is off and the reference cannot be called."""
+    assert compiled.FLOAT64_FORWARD_IN_NUMPY is False
     projected, Wh, h0 = recurrence_inputs(np.random.default_rng(H), 6, 9, H, np.float64)
     got = compiled.rnn_recurrence_forward(projected, Wh, h0)
     assert_close(got, reference.rnn_recurrence_forward(projected, Wh, h0), np.float64)
+
+
+def test_float64_forward_default_is_the_reference(monkeypatch):
+    monkeypatch.setattr(compiled, "FLOAT64_FORWARD_IN_NUMPY", True)
+    projected, Wh, h0 = recurrence_inputs(np.random.default_rng(0), 6, 9, 8, np.float64)
+    with pytest.raises(AssertionError, match="ran the reference"):
+        compiled.rnn_recurrence_forward(projected, Wh, h0)
+    monkeypatch.setattr(compiled, "reference", reference)
+    np.testing.assert_array_equal(compiled.rnn_recurrence_forward(projected, Wh, h0),
+                                  reference.rnn_recurrence_forward(projected, Wh, h0))
 
 
 def test_float32_libm_tanh_switch(monkeypatch):
