@@ -3,7 +3,7 @@ loading never unpickles, a damaged or foreign file gives ValueError naming it, a
 golden files of format 1 keep loading with their exact weights.
 
 The kill test starts ``tests/kill_during_save.py`` (which saves one model over and over)
-``NPRNN_KILL_TEST_ROUNDS`` times (default 30), SIGKILLs it at a random moment and loads
+``NPRNN_KILL_TEST_ROUNDS`` times (default 20), SIGKILLs it at a random moment and loads
 what is on disk. By hand, a long run::
 
     NPRNN_KILL_TEST_ROUNDS=400 .venv/bin/python -m pytest -q tests/test_files.py -k kill -s
@@ -293,7 +293,7 @@ def test_saving_leaves_no_temporary_file_and_overwrites(tmp_path):
 
 # -- the kill test --------------------------------------------------------------------------
 def kill_rounds():
-    return int(os.environ.get("NPRNN_KILL_TEST_ROUNDS", "30"))
+    return int(os.environ.get("NPRNN_KILL_TEST_ROUNDS", "20"))
 
 
 def test_killing_a_saving_process_leaves_the_old_or_the_new_model(tmp_path):
