@@ -316,7 +316,8 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
 
     parsed = parse_keras_model_config(model_config, source)
     batch_shape = parsed["batch_shape"]
-    features = (batch_shape[-1] if batch_shape is not None and len(batch_shape) > 2
+    # The input's last axis sizes a first SimpleRNN or Dense (an Embedding ignores it).
+    features = (batch_shape[-1] if batch_shape is not None and len(batch_shape) >= 2
                 else None if first_kernel_shape is None else int(first_kernel_shape[0]))
     _untrusted.check_architecture(parsed["layers"], features, source)
     model = Sequential(name=parsed["name"])

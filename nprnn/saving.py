@@ -496,7 +496,8 @@ def _reading(function, filepath):
     except FileNotFoundError:
         raise
     except (ValueError, TypeError) as error:
-        if source in str(error) or str(error).startswith(("filepath:", "load_weights:")):
+        if source in str(error) or str(error).startswith(
+                ("filepath:", "load_weights:", _untrusted.MAX_WEIGHT_BYTES_ENV)):
             raise
         raise ValueError(f"{source}: not a readable nprnn model file "
                          f"({type(error).__name__}: {error})") from None

@@ -5,8 +5,8 @@ to ``<=``, a constant to another...) and runs the tests that reach it; a mutant 
 not notice ("survived") is a change of behaviour no test pins down. Run it in a venv of its
 own that also sees the project's dependencies, e.g.::
 
-    python -m venv ../mutenv && ../mutenv/bin/pip install mutmut==3.3.1 -e .[test]
-    ../mutenv/bin/python scripts/mutation_test.py            # about 10 minutes on 2 cores
+    python -m venv ../mutenv && ../mutenv/bin/pip install mutmut==3.8.1 -e .[test]
+    ../mutenv/bin/python scripts/mutation_test.py
     ../mutenv/bin/python scripts/mutation_test.py --show     # the diff of every survivor
 
 It works in a scratch copy of the committed tree (``git archive HEAD``), writes mutmut's
@@ -33,8 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MUTATED = ["nprnn/optimizers.py", "nprnn/kernels/reference.py"]
 TESTS = ["tests/test_optimizers.py", "tests/test_reference_kernels.py",
-         "tests/test_layers.py", "tests/test_gradcheck.py", "tests/test_keras_parity.py",
-         "tests/test_compiled_kernels.py"]
+         "tests/test_layers.py", "tests/test_gradcheck.py", "tests/test_keras_parity.py"]
 
 
 def configuration() -> str:
@@ -64,6 +63,9 @@ def main(argv=None) -> int:
                              check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
     (workdir / "setup.cfg").write_text(configuration())
+    for path in (workdir / "tests").glob("test_*.py"):  # mutmut's first run takes them all
+        if f"tests/{path.name}" not in TESTS:
+            path.unlink()
     env = dict(os.environ, NPRNN_BACKEND="numpy", PYTHONPATH="")
     mutmut = [sys.executable, "-m", "mutmut"]
     subprocess.run([*mutmut, "run"], cwd=workdir, env=env, check=False)

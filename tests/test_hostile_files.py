@@ -168,14 +168,33 @@ def test_declared_shape_is_checked_before_reading(h5_model, monkeypatch):
     assert reads == []
 
 
-def test_wrong_optimizer_slot_shape_is_refused_before_reading(h5_model):
-    model, path = h5_model
+def test_wrong_optimizer_slot_shape_is_refused_before_reading(h5_model, monkeypatch):
+    _, path = h5_model
     with h5py.File(path, "r+") as handle:
         group = handle["optimizer_weights"]
         name = [n for n in group.attrs["weight_names"] if n.endswith(b"velocity")][0].decode()
         del group[name]
-        group.create_dataset(name, shape=(5_000_000, 4), dtype=np.float32, chunks=(1000, 4))
-    refused(path, "optimizer_weights/")
+        group[name] = np.zeros((7, 3), np.float32)
+    reads = []
+    original = h5py.Dataset.__array__
+    monkeypatch.setattr(h5py.Dataset, "__array__",
+                        lambda self, *a, **k: reads.append(self.name) or original(self, *a, **k))
+    refused(path, f"optimizer_weights/{name} is declared with shape (7, 3)")
+    assert not any(n.startswith("/optimizer_weights") for n in reads), reads
+
+
+def test_a_keras_model_with_a_huge_dense_input_is_refused_before_building(tmp_path):
+    path = tmp_path / "keras.h5"
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 3_000_000_000]}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 1}}]}}
+    with h5py.File(path, "w") as handle:
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = "3.0.0"
+        weights = handle.create_group("model_weights")
+        weights.attrs["layer_names"] = np.array([b"d"])
+        weights.create_group("d").attrs["weight_names"] = np.array([], dtype="S1")
+    refused(path, "the architecture needs 12,000,000,004 bytes")
 
 
 # -- the architecture's size ---------------------------------------------------------------
