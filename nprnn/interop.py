@@ -44,8 +44,8 @@ import warnings
 
 import numpy as np
 
+from nprnn import _untrusted, losses, metrics, optimizers
 from nprnn import layers as layers_module
-from nprnn import losses, metrics, optimizers
 from nprnn._io import create_checked_dataset
 from nprnn.kernels.reference import ACTIVATIONS
 from nprnn.models import Sequential
@@ -315,8 +315,12 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
     SimpleRNN first takes its feature size from ``first_kernel_shape`` (the saved kernel's).
     """
     parsed = parse_keras_model_config(model_config, source)
-    model = Sequential(name=parsed["name"])
     batch_shape = parsed["batch_shape"]
+    # The input's last axis sizes a first SimpleRNN or Dense (an Embedding ignores it).
+    features = (batch_shape[-1] if batch_shape is not None and len(batch_shape) >= 2
+                else None if first_kernel_shape is None else int(first_kernel_shape[0]))
+    _untrusted.check_architecture(parsed["layers"], features, source)
+    model = Sequential(name=parsed["name"])
     for position, (class_name, kwargs) in enumerate(parsed["layers"]):
         if position == 0 and batch_shape is not None and None not in batch_shape[1:]:
             # As the book writes it: Embedding(..., input_length=T), SimpleRNN(input_shape=..)
@@ -354,10 +358,11 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
 # Reading Keras' weights
 # --------------------------------------------------------------------------------------
 def read_legacy_weights(group, source):
-    """``[(layer_name, weight_names, arrays)]`` for each saved layer that has weights.
+    """``[(layer_name, weight_names, datasets)]`` for each saved layer that has weights.
 
     ``group`` is a legacy HDF5 weights group: a file's ``model_weights`` group, or the root
-    of a file written by ``save_weights('x.h5')`` (Keras 2, nprnn).
+    of a file written by ``save_weights('x.h5')`` (Keras 2, nprnn). The datasets are not
+    read here: :func:`assign_layer_weights` checks their declared shapes first.
     """
     if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
         raise ValueError(f"{source}: holds no weights (no layer_names attribute)")
@@ -372,7 +377,7 @@ def read_legacy_weights(group, source):
             if weight_name not in layer_group:
                 raise ValueError(f"{source}: weight {weight_name!r} of layer {layer_name!r} is "
                                  "missing")
-            arrays.append(np.asarray(layer_group[weight_name]))
+            arrays.append(_dataset(layer_group[weight_name], weight_name, source))
         if weight_names:
             saved.append((layer_name, weight_names, arrays))
     return saved
@@ -398,10 +403,16 @@ def read_keras3_weights(handle, model, source):
         group = handle[path]
         if any(str(i) not in group for i in range(len(group))):
             raise ValueError(f"{source}: {path} is incomplete (members are not 0..n-1)")
-        arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
+        arrays = [_dataset(group[str(i)], f"{path}/{i}", source) for i in range(len(group))]
         if arrays:
             saved.append((key, [f"{path}/{i}" for i in range(len(arrays))], arrays))
     return saved
+
+
+def _dataset(item, name, source):
+    if not hasattr(item, "shape") or not hasattr(item, "dtype"):
+        raise ValueError(f"{source}: weight {name!r} is a {type(item).__name__}, not a dataset")
+    return item
 
 
 def is_keras3_weights_file(handle):
@@ -412,7 +423,8 @@ def is_keras3_weights_file(handle):
 
 def assign_layer_weights(model, saved, source):
     """Set ``model``'s weights from :func:`read_legacy_weights`'s list, layer by layer in order
-    (as Keras' ``load_weights`` does), after checking every count and shape."""
+    (as Keras' ``load_weights`` does), after checking every count, declared shape and dtype
+    (before reading any data) and that every value is finite."""
     targets = [layer for layer in model.layers if layer.weights]
     if len(saved) != len(targets):
         raise ValueError(
@@ -431,10 +443,16 @@ def assign_layer_weights(model, saved, source):
                 raise ValueError(
                     f"{source}: weight {name!r} of layer {saved_name!r} has shape {array.shape}; "
                     f"{layer.name}/{own_name} needs {current.shape}")
-            if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+            if array.dtype.kind not in "iuf" or array.dtype.itemsize > 8:
+                raise ValueError(f"{source}: weight {name!r} of layer {saved_name!r} holds "
+                                 f"{array.dtype}, not numbers")
+    values = [[np.asarray(array) for array in arrays] for _, _, arrays in saved]
+    for (saved_name, names, _), arrays in zip(saved, values):
+        for name, array in zip(names, arrays):
+            if not np.all(np.isfinite(array)):
                 raise ValueError(f"{source}: weight {name!r} of layer {saved_name!r} is not "
                                  "finite numbers")
-    for layer, (_, _, arrays) in zip(targets, saved):
+    for layer, arrays in zip(targets, values):
         layer.set_weights(arrays)
 
 
@@ -614,13 +632,21 @@ def restore_keras_optimizer_weights(model, group, source):
         kind, slot = _slot_of(name, optimizer_class)
         if name not in group:
             return f"optimizer weight {name!r} is missing"
-        value = np.asarray(group[name])
-        if kind == "iterations":
-            state["iterations"] = int(value)
-        elif kind == "slot" and slot in state:
-            state[slot].append(value)
-        elif kind != "learning_rate":
+        if kind == "learning_rate":
+            continue  # the training_config's learning rate is the one used
+        if kind not in ("iterations", "slot") or (kind == "slot" and slot not in state):
             return f"optimizer weight {name!r} has no counterpart in nprnn's {optimizer_class}"
+        # The declared shape first: read nothing a trainable weight could not hold.
+        item = group[name]
+        shapes = {weight.shape for weight in weights} if kind == "slot" else {(), (1,)}
+        if getattr(item, "shape", None) not in shapes:
+            return (f"optimizer weight {name!r} has shape {getattr(item, 'shape', None)}, "
+                    f"which no trainable weight of the model has")
+        value = np.asarray(item)
+        if kind == "iterations":
+            state["iterations"] = int(value.reshape(()))
+        else:
+            state[slot].append(value)
     for slot in optimizer.slot_names:
         values = state[slot]
         if not values and isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:

@@ -32,6 +32,7 @@ before it is called.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import warnings
@@ -272,6 +273,30 @@ def _not_found_message(remote: RemoteFile, target: Path, error: BaseException) -
 # ndarray.__reduce__ rather than importing it by its private, version-dependent name.
 _ARRAY_RECONSTRUCTOR = np.empty(0, dtype=object).__reduce__()[0]
 
+
+class _CheckedArray(np.ndarray):
+    """What the restricted unpickler builds for ``numpy.ndarray``: its ``__setstate__``
+    checks that the pickled shape matches the data it carries before NumPy copies it (NumPy
+    itself crashes on an object array whose list is shorter than its shape)."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise UnsafeFileError(f"an ndarray state of {type(state).__name__}, not a tuple")
+        shape, dtype, _, data = state[-4:]
+        if (not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape)
+                or not isinstance(dtype, np.dtype)):
+            raise UnsafeFileError(f"an ndarray state with shape {shape!r}, dtype {dtype!r}")
+        count = math.prod(shape)
+        if dtype.hasobject:
+            ok = type(data) is list and len(data) == count
+        else:
+            ok = isinstance(data, bytes) and len(data) == count * dtype.itemsize
+        if not ok:
+            raise UnsafeFileError(f"an ndarray of shape {shape} and {dtype} whose data holds "
+                                  f"{len(data) if hasattr(data, '__len__') else '?'} items")
+        super().__setstate__(state)
+
+
 # Spelled as they appear in pickle streams written by different NumPy and Python versions.
 # NumPy wrote object arrays with pickle protocol 2 until 1.16; under Python 3 that protocol
 # stores bytes (such as ndarray's b'b' reconstruct argument) as _codecs.encode(text,
@@ -280,7 +305,7 @@ _LATIN1_ENCODE = ("_codecs", "encode")
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCTOR,  # NumPy 1.x writers
     ("numpy._core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCTOR,  # NumPy 2.x writers
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _CheckedArray,
     ("numpy", "dtype"): np.dtype,
     ("builtins", "list"): list,
     ("builtins", "int"): int,
@@ -393,6 +418,7 @@ def _read_npy_member(archive: zipfile.ZipFile, member: str, source: str) -> np.n
                     f"{source}: .npy format version {version} is not supported here "
                     "(expected 1.0 or 2.0)"
                 )
+            _check_declared_size(archive.getinfo(member), stream.tell(), shape, dtype, source)
             if dtype.hasobject:
                 return _unpickle_object_array(stream, source, shape)
     except DatasetFileError:
@@ -407,11 +433,41 @@ def _read_npy_member(archive: zipfile.ZipFile, member: str, source: str) -> np.n
             raise DatasetFileError(f"{source}: not a valid .npy array ({error})") from error
 
 
+MAX_MEMBER_BYTES = 1 << 30
+"""The largest ``.npy`` member (uncompressed) :func:`load_npz` reads: 1 GiB. Each array of
+``imdb.npz`` takes under 15 MB; a larger declared size is a damaged or hostile file."""
+
+
+def _check_declared_size(info: zipfile.ZipInfo, offset: int, shape, dtype, source: str) -> None:
+    """Refuse a member whose header declares more data than its zip entry holds, or a zip
+    entry above :data:`MAX_MEMBER_BYTES`, before any data is read (a zip bomb a few MB long
+    can declare gigabytes)."""
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise DatasetFileError(
+            f"{source}: the archive declares {info.file_size:,} bytes for this array, above "
+            f"the limit of {MAX_MEMBER_BYTES:,}; refusing to read it"
+        )
+    count = math.prod(shape)
+    stored = info.file_size - offset
+    # A pickled object takes at least one byte per item; numbers take exactly itemsize.
+    needed = count if dtype.hasobject else count * dtype.itemsize
+    if needed > stored or (not dtype.hasobject and needed != stored):
+        raise DatasetFileError(
+            f"{source}: the header declares shape {tuple(shape)} of {dtype} ({needed:,} "
+            f"bytes), the archive holds {stored:,} bytes of data; refusing to read it"
+        )
+
+
 def _unpickle_object_array(stream, source: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
         array = _RestrictedUnpickler(stream, source).load()
-    except UnsafeFileError:
-        raise
+        if isinstance(array, _CheckedArray):
+            array = array.view(np.ndarray)
+    except UnsafeFileError as error:
+        if str(error).startswith(source):
+            raise
+        raise UnsafeFileError(f"{source}: the pickled data builds {error}; refusing it") \
+            from None
     except Exception as error:  # a corrupt pickle can fail in many ways; name the file
         raise DatasetFileError(
             f"{source}: could not read the pickled object array ({type(error).__name__}: {error})"
