@@ -68,9 +68,10 @@ def write_json(name: str, payload: dict, out_dir: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"written": time.strftime("%Y-%m-%dT%H:%M:%S"), **payload}
     path = folder / name
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, path)
+    from nprnn._io import atomic_open  # a failed write: OSError naming path, no .tmp left
+
+    with atomic_open(path, "w") as handle:
+        handle.write(json.dumps(payload, indent=2, default=_jsonable) + "\n")
     return path
 
 

@@ -1,19 +1,27 @@
-"""Where the time of a training epoch goes: kernels vs Python in the layers and the model.
+"""Where the time of a training epoch goes: the fused step's parts, kernels vs Python.
 
     python benchmarks/profile_training.py                 # embedding model
-    python benchmarks/profile_training.py --model onehot_sparse
+    python benchmarks/profile_training.py --model onehot_sparse   # or lstm, gru, lstm2_dropout
     python benchmarks/profile_training.py --quick
 
-Three views of one epoch of the chapter's setting (20,000 x 100 ids, batch 64, H=8):
+Views of one epoch of the chapter's setting (20,000 x 100 ids, batch 64, H=8, validation on
+5,000):
 
-1. ``model.fit(epochs=1)`` under cProfile: the functions with the most own time.
-2. A *lean loop*: the same maths, batch by batch, calling only the active kernels and
-   NumPy (no layer objects, no callbacks, no checks), timed kernel by kernel. Its total is
-   what the kernels alone cost; the gap to ``fit`` is Python overhead in the layers and
-   the model.
-3. The same lean loop with the cheaper NumPy idioms recommended in benchmarks/README.md
-   (bias folded into the gathered table, ``db`` by a matrix product instead of
-   ``sum(axis=(0, 1))``), to show what they save.
+1. ``model.fit(epochs=1)`` and ``model.evaluate`` on the validation set, timed; ``fit`` under
+   cProfile: the functions with the most own time. The chapter's models take the fused
+   compiled step (``nprnn/kernels/compiled/fused.py``): nearly all of the epoch is one
+   compiled function, and the rest is ``fit``'s Python.
+2. Inside the fused step (models that take it): each compiled part of a batch --
+   input projection, the cell's forward core, the Dense head with the loss, the cell's
+   backward core, the projection's gradients, RMSprop -- called from Python on the fused
+   step's own buffers, one batch many times, scaled to the epoch's batches. Each such call
+   pays a few microseconds of dispatch that the fused call does not, so the parts add up to
+   a little more than the whole.
+3. SimpleRNN models: a *lean loop* of the per-layer route (the fallback), batch by batch,
+   calling only the active kernels and NumPy (no layer objects, no callbacks, no checks),
+   timed kernel by kernel, as the layers do it and with two cheaper NumPy idioms (bias
+   folded into the gathered table, ``db`` by a matrix product instead of
+   ``sum(axis=(0, 1))``).
 
 Writes ``benchmarks/results/profile_<model>.json``.
 """
@@ -32,23 +40,30 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table, write_json  # noqa: E402
+from _common import machine, median_time, table, write_json  # noqa: E402
 
 import nprnn  # noqa: E402
 from nprnn import kernels, layers  # noqa: E402
 
 VOCAB, EMBED, UNITS = 500, 16, 8
+MODELS = ("embedding", "onehot_sparse", "lstm", "lstm2_dropout", "gru")
 
 
 def build(kind, steps):
-    if kind == "embedding":
-        stack = [layers.Embedding(VOCAB, EMBED, input_length=steps)]
+    if kind == "onehot_sparse":
+        stack = [layers.SimpleRNN(UNITS, input_shape=(steps, VOCAB))]
     else:
-        stack = []
-    first = (
-        layers.SimpleRNN(UNITS) if stack else layers.SimpleRNN(UNITS, input_shape=(steps, VOCAB))
-    )
-    model = nprnn.Sequential(stack + [first, layers.Dense(1, activation="sigmoid")])
+        recurrent = {
+            "embedding": [layers.SimpleRNN(UNITS)],
+            "lstm": [layers.LSTM(UNITS)],
+            "lstm2_dropout": [
+                layers.LSTM(UNITS, dropout=0.3, return_sequences=True),
+                layers.LSTM(UNITS, dropout=0.3),
+            ],
+            "gru": [layers.GRU(UNITS)],
+        }[kind]
+        stack = [layers.Embedding(VOCAB, EMBED, input_length=steps), *recurrent]
+    model = nprnn.Sequential(stack + [layers.Dense(1, activation="sigmoid")])
     model.compile(
         optimizer=nprnn.optimizers.RMSprop(1e-4), loss="binary_crossentropy", metrics=["accuracy"]
     )
@@ -116,90 +131,225 @@ def lean_epoch(ids, y, weights, batch, timings, improved):
         t = tick("rmsprop_update x params", t)
 
 
+def fused_parts(model, x, y, batch, batches):
+    """Seconds per epoch (``batches`` batches) of each compiled part of the fused step, or
+    None when ``model`` takes the per-layer route."""
+    from nprnn import _fused
+
+    plan = _fused.plan_for(model)
+    if plan is None or not plan.accepts(x):
+        return None
+    k = plan.kernels
+    table, has_table = plan._table()
+    Wx, b, Wh, rb, Wd, bd = plan._weights()
+    ids_all = np.ascontiguousarray(plan._ids(x))
+    ids = np.ascontiguousarray(ids_all[:batch])
+    yb = np.ascontiguousarray(y[:batch], dtype=plan.dtype)
+    work = plan._work(batch, ids.shape[1], plan._rows(x))
+    P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
+    dWx, db, dWh, drb, dWd, dbd, dtable = plan._grads()
+    no_mask = np.zeros((0, 0), plan.dtype)
+    fast = plan._fast()
+    opt = model.optimizer
+    lr, rho, eps = float(opt.learning_rate), float(opt.rho), float(opt.epsilon)
+    slots = plan._slots()
+    per_seq = k.per_sequence(Wh.shape[0], Wh.shape[1], batch)
+    train_table = has_table and plan.embedding.trainable
+    parts = {
+        "input projection (table Wx + b, row gather)": lambda: k._project(
+            ids, table, has_table, Wx, b, no_mask, False, P, projected
+        ),
+        "cell forward core": lambda: k._forward(
+            plan.cell, projected, Wh, rb, fast, hidden, gates, extra, cells
+        ),
+        "Dense head + loss + dL/dh_T": lambda: k._head(hidden, Wd, bd, yb, fast, dWd, dbd, dh),
+        "cell backward core (BPTT)": lambda: k._backward(
+            plan.cell,
+            dh.copy(),
+            Wh,
+            hidden,
+            gates,
+            extra,
+            cells,
+            dprojected,
+            dWh,
+            drb,
+            acc,
+            per_seq,
+        ),
+        "projection gradients (scatter, dWx, db, dtable)": lambda: k._project_backward(
+            dprojected,
+            ids,
+            table,
+            has_table,
+            Wx,
+            no_mask,
+            False,
+            G_rows,
+            dWx,
+            db,
+            dtable,
+            train_table,
+        ),
+        "RMSprop, all weights (staged, finite check)": lambda: k._apply_rmsprop(
+            slots, lr, rho, eps
+        ),
+    }
+    result = {}
+    for name, fn in parts.items():
+        result[name] = median_time(fn, repeats=5, min_seconds=0.02) * batches
+    grads = plan._grads()
+    order = np.arange(len(ids_all), dtype=np.int64)
+    losses = np.empty(batches)
+    corrects = np.zeros(batches, dtype=np.int64)
+    targets = np.ascontiguousarray(y.reshape(-1), dtype=plan.dtype)
+
+    def whole_epoch():
+        k.train_batches(
+            plan.cell,
+            ids_all,
+            targets,
+            order,
+            batch,
+            0,
+            batches,
+            no_mask,
+            False,
+            table,
+            has_table,
+            train_table,
+            Wx,
+            b,
+            Wh,
+            rb,
+            Wd,
+            bd,
+            fast,
+            lr,
+            rho,
+            eps,
+            slots,
+            grads,
+            work,
+            losses,
+            corrects,
+        )
+
+    result["sum of the parts"] = sum(result.values())
+    result["train_batches, whole epoch in one call"] = median_time(whole_epoch, repeats=3, number=1)
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="embedding", choices=["embedding", "onehot_sparse"])
+    parser.add_argument("--model", default="embedding", choices=MODELS)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    n, steps = (512, 20) if args.quick else (20000, 100)
+    n, n_val, steps = (512, 128, 20) if args.quick else (20000, 5000, 100)
+    batch = 64
+    batches = -(-n // batch)
     rng = np.random.default_rng(0)
     ids = rng.integers(0, VOCAB, (n, steps))
     y = rng.integers(0, 2, n)
-    x = (
-        ids
-        if args.model == "embedding"
-        else nprnn.utils.to_categorical(ids, num_classes=VOCAB, sparse=True)
-    )
+    ids_val = rng.integers(0, VOCAB, (n_val, steps))
+    y_val = rng.integers(0, 2, n_val)
+    sparse = args.model == "onehot_sparse"
+
+    def encode(tokens):
+        if sparse:
+            return nprnn.utils.to_categorical(tokens, num_classes=VOCAB, sparse=True)
+        return tokens
+
+    x, x_val = encode(ids), encode(ids_val)
     result = {"model": args.model, "backend": nprnn.config.backend(), "machine": machine()}
 
     model = build(args.model, steps)
-    model.fit(x, y, epochs=1, batch_size=64, verbose=0)  # warm-up (compiles)
-    fit_times = []
+    model.fit(x, y, epochs=1, batch_size=batch, verbose=0)  # warm-up (compiles)
+    model.evaluate(x_val, y_val, batch_size=batch, verbose=0)
+    fit_times, val_times = [], []
     for _ in range(3):
         start = time.perf_counter()
-        model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+        model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
         fit_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model.evaluate(x_val, y_val, batch_size=batch, verbose=0)
+        val_times.append(time.perf_counter() - start)
     result["fit_epoch_s"] = float(np.median(fit_times))
+    result["evaluate_s"] = float(np.median(val_times))
+    from nprnn import _fused
+
+    result["route"] = "fused" if _fused.plan_for(model) is not None else "per-layer"
 
     profiler = cProfile.Profile()
     profiler.enable()
-    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
     profiler.disable()
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     stats.sort_stats("tottime").print_stats(18)
     result["cprofile_top"] = stream.getvalue()
 
-    weights = [w.copy() for w in model.get_weights()]
-    if args.model != "embedding":
-        weights = [None] + weights
-    lean = {}
-    for improved in (False, True):
-        timings = defaultdict(float)
-        lean_epoch(
-            ids,
-            y,
-            [None if w is None else w.copy() for w in weights],
-            64,
-            defaultdict(float),
-            improved,
-        )  # warm-up
-        runs = []
-        for _ in range(3):
-            timings = defaultdict(float)
-            start = time.perf_counter()
-            lean_epoch(
-                ids, y, [None if w is None else w.copy() for w in weights], 64, timings, improved
-            )
-            runs.append((time.perf_counter() - start, dict(timings)))
-        runs.sort(key=lambda r: r[0])
-        lean["improved" if improved else "as_layers_do"] = {
-            "epoch_s": runs[1][0],
-            "by_part_s": runs[1][1],
-        }
-    result["lean_loop"] = lean
-
     print(
-        f"model.fit, one epoch ({n} x {steps}, batch 64, backend "
-        f"{nprnn.config.backend()}): {result['fit_epoch_s']:.3f} s (median of 3)\n"
+        f"{args.model}, {result['route']} route ({n} x {steps}, batch {batch}, backend "
+        f"{nprnn.config.backend()}): fit(epochs=1) {result['fit_epoch_s']:.3f} s, evaluate on "
+        f"{n_val} {result['evaluate_s']:.4f} s (medians of 3)\n"
     )
     print("cProfile of one fit epoch (own time):")
     print("\n".join(result["cprofile_top"].splitlines()[:30]))
-    base, better = lean["as_layers_do"], lean["improved"]
-    parts = list(base["by_part_s"])
-    print("Lean loop (kernels + NumPy only), seconds per epoch by part:")
-    print(
-        table(
-            [[p, base["by_part_s"][p], better["by_part_s"].get(p)] for p in parts]
-            + [["total", base["epoch_s"], better["epoch_s"]]],
-            ["part", "as the layers do it", "with the README's idioms"],
+
+    if nprnn.config.backend() == "numba":
+        trial = build(args.model, steps)
+        trial.set_weights(model.get_weights())
+        trial.fit(x[:batch], y[:batch], epochs=1, batch_size=batch, verbose=0)  # slots
+        parts = fused_parts(trial, x, y, batch, batches)
+        result["fused_parts_s"] = parts
+        if parts is not None:
+            print(f"Inside the fused step, seconds per epoch ({batches} batches):")
+            print(table([[name, value] for name, value in parts.items()], ["part", "s/epoch"]))
+
+    if args.model in ("embedding", "onehot_sparse"):
+        weights = [w.copy() for w in model.get_weights()]
+        if args.model != "embedding":
+            weights = [None] + weights
+        lean = {}
+        for improved in (False, True):
+            lean_epoch(
+                ids,
+                y,
+                [None if w is None else w.copy() for w in weights],
+                batch,
+                defaultdict(float),
+                improved,
+            )  # warm-up
+            runs = []
+            for _ in range(3):
+                timings = defaultdict(float)
+                start = time.perf_counter()
+                lean_epoch(
+                    ids,
+                    y,
+                    [None if w is None else w.copy() for w in weights],
+                    batch,
+                    timings,
+                    improved,
+                )
+                runs.append((time.perf_counter() - start, dict(timings)))
+            runs.sort(key=lambda r: r[0])
+            lean["improved" if improved else "as_layers_do"] = {
+                "epoch_s": runs[1][0],
+                "by_part_s": runs[1][1],
+            }
+        result["lean_loop"] = lean
+        base, better = lean["as_layers_do"], lean["improved"]
+        print("\nPer-layer route as a lean loop (kernels + NumPy only), seconds per epoch:")
+        print(
+            table(
+                [[p, base["by_part_s"][p], better["by_part_s"].get(p)] for p in base["by_part_s"]]
+                + [["total", base["epoch_s"], better["epoch_s"]]],
+                ["part", "as the layers do it", "with the README's idioms"],
+            )
         )
-    )
-    print(
-        f"\nPython overhead of layers + model ~ {result['fit_epoch_s'] - base['epoch_s']:.3f}"
-        " s per epoch (fit minus lean loop)"
-    )
     path = write_json(f"profile_{args.model}.json", result, args.out)
     print(f"wrote {path}")
     return 0

@@ -24,9 +24,13 @@ from nprnn.utils.categorical import SparseOneHot
 CHUNK = 32
 
 
-def plan_for(model):
-    """A :class:`FusedPlan` for ``model``, or None when it takes the per-layer route."""
-    if config.backend() != "numba" or not model.compiled:
+def plan_for(model, training=True):
+    """A :class:`FusedPlan` for ``model``, or None when it takes the per-layer route.
+
+    ``training=False`` asks for inference only (predict, evaluate's forward pass): the loss,
+    optimizer and metrics then do not matter.
+    """
+    if config.backend() != "numba" or (training and not model.compiled):
         return None
     stack = list(model.layers)
     embedding = stack.pop(0) if stack and isinstance(stack[0], Embedding) else None
@@ -40,6 +44,10 @@ def plan_for(model):
         return None
     if dense.units != 1 or dense.activation != "sigmoid" or not dense.use_bias:
         return None
+    if not all(array.flags.c_contiguous for array in model.weights):
+        return None
+    if not training:
+        return FusedPlan(model, embedding, rnn, dense, cell)
     if not model._uses_logits() or not isinstance(model.loss, losses.BinaryCrossentropy):
         return None
     optimizer = model.optimizer
@@ -180,6 +188,15 @@ class FusedPlan:
         Wx, b, Wh, rb, Wd, bd = self._weights()
         ids = np.ascontiguousarray(self._ids(x))
         out = np.empty(len(ids), dtype=self.dtype)
+        import numba  # loaded with the compiled kernels, on first use
+
+        from nprnn.kernels.compiled import switches
+
+        threshold = switches.PARALLEL_MIN_BATCH
+        if threshold and len(ids) >= threshold and numba.get_num_threads() > 1:
+            self.kernels.predict_logits_parallel(self.cell, ids, table, has_table, Wx, b, Wh, rb,
+                                                 Wd, bd, self._fast(), batch_size, out)
+            return out
         self.kernels.predict_logits(self.cell, ids, table, has_table, Wx, b, Wh, rb, Wd, bd,
                                     self._fast(), self._work(batch_size, ids.shape[1],
                                                              self._rows(x)), out)

@@ -199,6 +199,12 @@ class ModelCheckpoint(Callback):
     value beats the best so far (the first epoch always does). A ``.h5`` path writes HDF5;
     any other suffix nprnn's native format. Files are written atomically: a crash mid-save
     leaves the previous checkpoint whole.
+
+    A save that fails (a full disk, a quota, ``ulimit -f``) does not stop training: the
+    checkpoint warns (a UserWarning naming the file and the error), keeps the previous file
+    whole, and with ``save_best_only`` keeps its best value at the last one saved, so the
+    next improvement is saved. To stop instead, turn the warning into an error:
+    ``warnings.filterwarnings('error', message='ModelCheckpoint')`` (fit then raises it).
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -249,6 +255,7 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         path = self._format_path(epoch, logs)
+        previous_best = self.best
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -269,10 +276,18 @@ class ModelCheckpoint(Callback):
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
-        if self.save_weights_only:
-            self.model.save_weights(path)
-        else:
-            self.model.save(path)
+        try:
+            if self.save_weights_only:
+                self.model.save_weights(path)
+            else:
+                self.model.save(path)
+        except OSError as error:
+            if self.save_best_only:
+                self.best = previous_best
+            warnings.warn(f"ModelCheckpoint: epoch {epoch + 1} was not saved to {path!r} "
+                          f"({error}); the previous file is kept and training goes on",
+                          UserWarning, stacklevel=2)
+            return
         self.last_saved_path = path
 
 

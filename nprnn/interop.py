@@ -58,8 +58,8 @@ import warnings
 
 import numpy as np
 
+from nprnn import _untrusted, losses, metrics, optimizers
 from nprnn import layers as layers_module
-from nprnn import losses, metrics, optimizers
 from nprnn._io import create_checked_dataset
 from nprnn.kernels.reference import ACTIVATIONS
 from nprnn.models import Sequential
@@ -331,7 +331,8 @@ def _parse_bidirectional(config, where):
                                       f"(nprnn has {list(_MERGE_MODES)})")
     class_name, kwargs = _parse_wrapped(config.get("layer"), where, "layer")
     kwargs["name"] = kwargs.get("name", _snake_case(class_name)).removeprefix("forward_")
-    out = {"merge_mode": merge_mode, "layer": (class_name, kwargs)}
+    # Nested as {"class_name", "config"}, the shape _untrusted's size bound reads.
+    out = {"merge_mode": merge_mode, "layer": {"class_name": class_name, "config": kwargs}}
     if config.get("backward_layer") is not None:
         back_class, back = _parse_wrapped(config["backward_layer"], where, "backward_layer")
         same = {k: v for k, v in kwargs.items() if k not in ("name", "go_backwards",
@@ -344,7 +345,7 @@ def _parse_bidirectional(config, where):
                                               "from the forward layer's")
         if back_class != class_name or same != same_back or (
                 back["go_backwards"] == kwargs["go_backwards"]):
-            out["backward_layer"] = (back_class, back)
+            out["backward_layer"] = {"class_name": back_class, "config": back}
     return out, None
 
 
@@ -480,9 +481,10 @@ def _build_layer(class_name, kwargs):
         cell_class, cell_kwargs = kwargs["cell"]
         kwargs["cell"] = getattr(layers_module, cell_class)(**cell_kwargs)  # parsed: known
     if class_name == "Bidirectional":
-        kwargs["layer"] = _build_layer(*kwargs["layer"])
+        kwargs["layer"] = _build_layer(kwargs["layer"]["class_name"], kwargs["layer"]["config"])
         if "backward_layer" in kwargs:
-            kwargs["backward_layer"] = _build_layer(*kwargs["backward_layer"])
+            spec = kwargs["backward_layer"]
+            kwargs["backward_layer"] = _build_layer(spec["class_name"], spec["config"])
         layer = layers_module.Bidirectional(**kwargs)
         # Keras' Bidirectional forces zero_output_for_mask = return_sequences on both
         # directions (outputs at masked steps are 0); compute as Keras does.
@@ -504,8 +506,16 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
     ``first_kernel_shape`` (the first saved kernel's).
     """
     parsed = parse_keras_model_config(model_config, source)
-    model = Sequential(name=parsed["name"])
     batch_shape = parsed["batch_shape"]
+    # The input's last axis sizes a first SimpleRNN or Dense (an Embedding ignores it).
+    features = (batch_shape[-1] if batch_shape is not None and len(batch_shape) >= 2
+                else None if first_kernel_shape is None else int(first_kernel_shape[0]))
+    # RNN(cell) sized as the layer its cell makes (LSTMCell as an LSTM...).
+    sizing = [(_CELL_FAMILIES[kwargs["cell"][0]], {**kwargs["cell"][1], "name": kwargs.get(
+        "name")}) if class_name == "RNN" else (class_name, kwargs)
+              for class_name, kwargs in parsed["layers"]]
+    _untrusted.check_architecture(sizing, features, source)
+    model = Sequential(name=parsed["name"])
     for position, (class_name, kwargs) in enumerate(parsed["layers"]):
         if position == 0 and batch_shape is not None and None not in batch_shape[1:]:
             # As the book writes it: Embedding(..., input_length=T), SimpleRNN(input_shape=..)
@@ -545,10 +555,11 @@ def model_from_keras_config(model_config, source="model_config", first_kernel_sh
 # Reading Keras' weights
 # --------------------------------------------------------------------------------------
 def read_legacy_weights(group, source):
-    """``[(layer_name, weight_names, arrays)]`` for each saved layer that has weights.
+    """``[(layer_name, weight_names, datasets)]`` for each saved layer that has weights.
 
     ``group`` is a legacy HDF5 weights group: a file's ``model_weights`` group, or the root
-    of a file written by ``save_weights('x.h5')`` (Keras 2, nprnn).
+    of a file written by ``save_weights('x.h5')`` (Keras 2, nprnn). The datasets are not
+    read here: :func:`assign_layer_weights` checks their declared shapes first.
     """
     if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
         raise ValueError(f"{source}: holds no weights (no layer_names attribute)")
@@ -563,7 +574,7 @@ def read_legacy_weights(group, source):
             if weight_name not in layer_group:
                 raise ValueError(f"{source}: weight {weight_name!r} of layer {layer_name!r} is "
                                  "missing")
-            arrays.append(np.asarray(layer_group[weight_name]))
+            arrays.append(_dataset(layer_group[weight_name], weight_name, source))
         if weight_names:
             saved.append((layer_name, weight_names, arrays))
     return saved
@@ -622,13 +633,20 @@ def read_keras3_weights(handle, model, source):
             if any(str(i) not in group for i in range(len(group))):
                 raise ValueError(f"{source}: {path} is incomplete (members are not 0..n-1)")
             names += [f"{path}/{i}" for i in range(len(group))]
-            arrays += [np.asarray(group[str(i)]) for i in range(len(group))]
+            arrays += [_dataset(group[str(i)], f"{path}/{i}", source)
+                       for i in range(len(group))]
         if arrays:
             saved.append((key, names, arrays))
         elif layer.weights:
             raise ValueError(f"{source}: no weights under 'layers/{key}' for layer "
                              f"{layer.name!r}")
     return saved
+
+
+def _dataset(item, name, source):
+    if not hasattr(item, "shape") or not hasattr(item, "dtype"):
+        raise ValueError(f"{source}: weight {name!r} is a {type(item).__name__}, not a dataset")
+    return item
 
 
 def is_keras3_weights_file(handle):
@@ -639,7 +657,8 @@ def is_keras3_weights_file(handle):
 
 def assign_layer_weights(model, saved, source):
     """Set ``model``'s weights from :func:`read_legacy_weights`'s list, layer by layer in order
-    (as Keras' ``load_weights`` does), after checking every count and shape."""
+    (as Keras' ``load_weights`` does), after checking every count, declared shape and dtype
+    (before reading any data) and that every value is finite."""
     targets = [layer for layer in model.layers if layer.weights]
     if len(saved) != len(targets):
         raise ValueError(
@@ -658,10 +677,16 @@ def assign_layer_weights(model, saved, source):
                 raise ValueError(
                     f"{source}: weight {name!r} of layer {saved_name!r} has shape {array.shape}; "
                     f"{layer.name}/{own_name} needs {current.shape}")
-            if array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+            if array.dtype.kind not in "iuf" or array.dtype.itemsize > 8:
+                raise ValueError(f"{source}: weight {name!r} of layer {saved_name!r} holds "
+                                 f"{array.dtype}, not numbers")
+    values = [[np.asarray(array) for array in arrays] for _, _, arrays in saved]
+    for (saved_name, names, _), arrays in zip(saved, values):
+        for name, array in zip(names, arrays):
+            if not np.all(np.isfinite(array)):
                 raise ValueError(f"{source}: weight {name!r} of layer {saved_name!r} is not "
                                  "finite numbers")
-    for layer, (_, _, arrays) in zip(targets, saved):
+    for layer, arrays in zip(targets, values):
         layer.set_weights(arrays)
 
 
@@ -843,13 +868,21 @@ def restore_keras_optimizer_weights(model, group, source):
         kind, slot = _slot_of(name, optimizer_class)
         if name not in group:
             return f"optimizer weight {name!r} is missing"
-        value = np.asarray(group[name])
-        if kind == "iterations":
-            state["iterations"] = int(value)
-        elif kind == "slot" and slot in state:
-            state[slot].append(value)
-        elif kind != "learning_rate":
+        if kind == "learning_rate":
+            continue  # the training_config's learning rate is the one used
+        if kind not in ("iterations", "slot") or (kind == "slot" and slot not in state):
             return f"optimizer weight {name!r} has no counterpart in nprnn's {optimizer_class}"
+        # The declared shape first: read nothing a trainable weight could not hold.
+        item = group[name]
+        shapes = {weight.shape for weight in weights} if kind == "slot" else {(), (1,)}
+        if getattr(item, "shape", None) not in shapes:
+            return (f"optimizer weight {name!r} has shape {getattr(item, 'shape', None)}, "
+                    f"which no trainable weight of the model has")
+        value = np.asarray(item)
+        if kind == "iterations":
+            state["iterations"] = int(value.reshape(()))
+        else:
+            state[slot].append(value)
     if state["iterations"] == 0 and not any(state[slot] for slot in optimizer.slot_names):
         return None  # saved before any step: nothing to restore
     for slot in optimizer.slot_names:
@@ -1230,27 +1263,32 @@ def restore_keras3_optimizer(model, group, source):
     slots = list(optimizer.slot_names)
     if isinstance(optimizer, optimizers.SGD) and optimizer.momentum == 0:
         slots = []  # Keras' SGD without momentum has no slot variables
-    if count <= 2 and "0" in group and np.asarray(group["0"]).shape == () and \
-            int(np.asarray(group["0"])) == 0:
+    if "0" not in group or getattr(group["0"], "shape", None) not in ((), (1,)):
+        return "optimizer/vars/0 is not an iteration count"
+    iterations = np.asarray(group["0"]).reshape(())
+    if iterations.dtype.kind not in "iu" or int(iterations) < 0:
+        return f"the iteration count is not a non-negative integer ({iterations!r})"
+    if count <= 2 and int(iterations) == 0:
         return None  # saved before any step: the optimizer was never built; nothing to load
     # Keras 3: iteration, learning_rate, slots; tf_keras 2's .keras: iteration, slots.
     first = 2 if count == 2 + len(slots) * len(weights) else 1
     if count != first + len(slots) * len(weights):
         return (f"{count} optimizer variables; nprnn's {type(optimizer).__name__} needs "
                 f"{2 + len(slots) * len(weights)} for {len(weights)} trainable weights")
-    iterations = np.asarray(group["0"])
-    if iterations.shape != () or iterations.dtype.kind not in "iu" or int(iterations) < 0:
-        return f"the iteration count is not a non-negative integer ({iterations!r})"
     state = {"iterations": int(iterations)}
     for slot in optimizer.slot_names:
         state[slot] = [np.zeros_like(w) for w in weights] if slot not in slots else []
     for index, weight in enumerate(weights):
         for offset, slot in enumerate(slots):
-            value = np.asarray(group[str(first + index * len(slots) + offset)])
-            if value.shape != weight.shape or value.dtype.kind != "f" or \
-                    not np.all(np.isfinite(value)):
-                return (f"a '{slot}' variable of shape {value.shape} ({value.dtype}) for a "
-                        f"weight of {weight.shape}")
+            item = group[str(first + index * len(slots) + offset)]
+            # The declared shape and dtype first: read nothing the weight could not hold.
+            shape, dtype = getattr(item, "shape", None), getattr(item, "dtype", None)
+            if shape != weight.shape or dtype is None or dtype.kind != "f":
+                return (f"a '{slot}' variable of shape {shape} ({dtype}) for a weight of "
+                        f"{weight.shape}")
+            value = np.asarray(item)
+            if not np.all(np.isfinite(value)):
+                return f"a '{slot}' variable holds NaN or infinity"
             state[slot].append(value)
     try:
         optimizer.set_state(state, weights)

@@ -645,8 +645,8 @@ class Sequential:
                 return None
         return None
 
-    def _fused_plan(self, x):
-        plan = _fused.plan_for(self)
+    def _fused_plan(self, x, training=True):
+        plan = _fused.plan_for(self, training)
         return plan if plan is not None and plan.accepts(x) else None
 
     def _train_epoch_fused(self, plan, train, order, batch_size, epoch, callback_list,
@@ -725,7 +725,7 @@ class Sequential:
     def _fused_outputs(self, x, batch_size):
         """``(outputs, logits)`` of the whole of ``x`` through the fused kernels, or None when
         the model takes the per-layer route."""
-        plan = self._fused_plan(x) if self.compiled else None
+        plan = self._fused_plan(x, training=False)
         if plan is None:
             return None
         logits = plan.logits(x, batch_size)[:, None]
@@ -733,7 +733,8 @@ class Sequential:
 
     def _evaluate_prepared(self, x, y, sample_weight, batch_size, name="x"):
         """Mean loss and metrics; NonFiniteError if an output or the loss is not finite."""
-        fused = self._fused_outputs(x, batch_size) if sample_weight is None else None
+        fused = (self._fused_outputs(x, batch_size)
+                 if sample_weight is None and self._uses_logits() else None)
         if fused is not None:
             outputs, logits = fused
             check_finite_outputs(outputs, 0, name)

@@ -31,16 +31,27 @@ any other suffix (``.nprnn``, and ``.npz`` as earlier releases wrote)
     ``optimizer/<slot>/NNNN`` the arrays at full precision. ``.nprnn`` is its own suffix;
     it keeps every nprnn setting (such as initializers) that Keras' formats do not carry.
 
-Every write is atomic (:func:`nprnn._io.atomic_path`): a temporary file in the same folder,
-fsynced, then renamed over the target, so a crash mid-save leaves the previous file whole.
+Every write is atomic (:func:`nprnn._io.atomic_open`): a temporary file in the same folder,
+fsynced, then renamed over the target, so a crash mid-save leaves the previous file whole,
+and a save that cannot complete (a full disk, ``ulimit -f``) raises OSError naming the
+file and leaves no temporary file. HDF5 files are built in memory first (HDF5 crashes the
+process when its own writes fail), then written the same way.
+
 Reading never unpickles; a truncated, corrupted or foreign file, or one whose weights do not
-fit the architecture, raises ValueError naming the file and what is wrong.
+fit the architecture, raises ValueError naming the file and what is wrong. Files are treated
+as hostile (:mod:`nprnn._untrusted`): the architecture a file declares is refused above
+``NPRNN_MAX_WEIGHT_BYTES`` (default 2 GiB of weights) before it is built; each array's
+declared shape and dtype (the ``.npy`` headers of the native archive, the HDF5 dataset
+shapes) is checked against the architecture before its data is read; HDF5 external links,
+soft links leaving their group, virtual or externally stored datasets, and datasets
+declaring far more than they store are refused.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -48,9 +59,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
-from nprnn import interop, losses, models, optimizers
-from nprnn._io import atomic_open, atomic_path, create_checked_dataset
+from nprnn import _untrusted, interop, losses, models, optimizers
+from nprnn._io import atomic_open, atomic_write_bytes, create_checked_dataset
 from nprnn.models import Sequential
 
 FORMAT_VERSION = 1
@@ -126,7 +138,11 @@ def _model_from_document(document, source, compile=True):
         raise ValueError(f"{source}: written by a newer nprnn (format {version}); this release "
                          f"reads formats up to {FORMAT_VERSION}")
     try:
-        model = Sequential.from_config(document["model"]["config"])
+        model_config = document["model"]["config"]
+        _untrusted.check_architecture(
+            [(entry["class_name"], entry["config"]) for entry in model_config["layers"]],
+            _input_features(model_config), source)
+        model = Sequential.from_config(model_config)
     except (KeyError, TypeError) as error:
         raise ValueError(f"{source}: the model configuration is incomplete ({error!r})") from None
     compile_config = document.get("compile")
@@ -138,14 +154,31 @@ def _model_from_document(document, source, compile=True):
     return model
 
 
-def _set_loaded_weights(model, arrays, expected_names, source):
+def _input_features(model_config):
+    """The last axis of the input shape a configuration declares (None if it declares none)."""
+    shape = model_config.get("input_shape")
+    layers = model_config.get("layers") or [{}]
+    first = layers[0].get("config") if isinstance(layers[0], dict) else None
+    if shape is None and isinstance(first, dict):
+        shape = first.get("batch_input_shape") or first.get("input_shape")
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[-1], int):
+        return shape[-1]
+    return None
+
+
+def _check_weight_count(model, count, expected_names, source):
     names = [f"{layer.name}/{n}" for layer in model.layers for n in layer.weight_names]
     if expected_names is not None and list(expected_names) != names:
         raise ValueError(f"{source}: the file's weights {list(expected_names)} do not match the "
                          f"architecture's {names}")
-    if len(arrays) != len(names):
-        raise ValueError(f"{source}: holds {len(arrays)} weight arrays, the architecture needs "
+    if count != len(names):
+        raise ValueError(f"{source}: holds {count} weight arrays, the architecture needs "
                          f"{len(names)} ({', '.join(names)})")
+    return names
+
+
+def _set_loaded_weights(model, arrays, expected_names, source):
+    names = _check_weight_count(model, len(arrays), expected_names, source)
     for name, array, current in zip(names, arrays, model.weights):
         if array.shape != current.shape:
             raise ValueError(f"{source}: weight {name} has shape {array.shape}, the "
@@ -174,36 +207,104 @@ def _save_native(model, path, include_optimizer=True):
         np.savez(handle, **arrays)
 
 
-def _load_native(path, compile=True):
-    source = str(path)
+_CONFIG_MAX_BYTES = 16 * 1024**2
+"""The largest ``config`` member (JSON bytes) the native loader reads."""
+
+
+def _npy_header(archive, info, source):
+    """The declared ``(shape, dtype)`` of one ``.npy`` member, reading its header only.
+
+    Refuses a header whose data would not fit in the member's declared size.
+    """
+    name = info.filename
+    with archive.open(info) as stream:
+        version = npy_format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{source}: {name} is an .npy of version {version}; expected 1.0 "
+                             "or 2.0")
+        read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                       else npy_format.read_array_header_2_0)
+        shape, _, dtype = read_header(stream)
+        offset = stream.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{source}: {name} holds Python objects (a pickle); nprnn never "
+                         "unpickles model files")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared + offset != info.file_size:
+        raise ValueError(f"{source}: {name} declares {declared:,} bytes of data (shape "
+                         f"{shape}, {dtype}), its zip entry holds {info.file_size - offset:,}")
+    return shape, dtype
+
+
+def _read_npy(archive, info, source):
+    with archive.open(info) as stream:
+        return npy_format.read_array(stream, allow_pickle=False)
+
+
+def _open_native(path, source):
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            members = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        with open(path, "rb") as handle:
+            start = handle.read(2)
+        if start[:1] == b"\x80" or start == b"(d":
+            raise ValueError(f"{source}: a pickle file, not an nprnn model file; nprnn never "
+                             "unpickles model files") from None
         raise ValueError(f"{source}: not a readable nprnn model file ({error})") from None
-    if "config" not in members:
-        raise ValueError(f"{source}: not an nprnn model file (no 'config' member)")
-    try:
-        document = json.loads(members["config"].tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{source}: the configuration is corrupted ({error})") from None
-    model = _model_from_document(document, source, compile=compile)
-    weights = [members[key] for key in sorted(k for k in members if k.startswith("weights/"))]
-    _set_loaded_weights(model, weights, document.get("weight_names"), source)
-    state = document.get("optimizer_state")
-    if state and model.compiled:
-        restored = {"iterations": state["iterations"]}
-        for slot, count in state["slots"].items():
-            keys = [f"optimizer/{slot}/{i:04d}" for i in range(count)]
-            missing = [k for k in keys if k not in members]
-            if missing:
-                raise ValueError(f"{source}: optimizer state is missing {missing[0]}")
-            restored[slot] = [members[k] for k in keys]
+
+
+def _load_native(path, compile=True):
+    """Read a native archive; every member's declared shape and dtype is checked against
+    the architecture before its data is read."""
+    source = str(path)
+    with _open_native(path, source) as archive:
+        members = {info.filename[:-4]: info for info in archive.infolist()
+                   if info.filename.endswith(".npy")}
+        if "config" not in members:
+            raise ValueError(f"{source}: not an nprnn model file (no 'config' member)")
+        shape, dtype = _npy_header(archive, members["config"], source)
+        if dtype != np.uint8 or len(shape) != 1 or shape[0] > _CONFIG_MAX_BYTES:
+            raise ValueError(f"{source}: the config member is declared as {dtype} of shape "
+                             f"{shape}; expected at most {_CONFIG_MAX_BYTES:,} bytes of JSON")
         try:
-            model.optimizer.set_state(restored, model.trainable_weights)
-        except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+            document = json.loads(_read_npy(archive, members["config"], source).tobytes()
+                                  .decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{source}: the configuration is corrupted ({error})") from None
+        model = _model_from_document(document, source, compile=compile)
+        keys = sorted(key for key in members if key.startswith("weights/"))
+        names = _check_weight_count(model, len(keys), document.get("weight_names"), source)
+        for key, name, current in zip(keys, names, model.weights):
+            shape, dtype = _npy_header(archive, members[key], source)
+            _untrusted.check_declared_array(shape, dtype, current.shape, f"weight {name}",
+                                            source)
+        weights = [_read_npy(archive, members[key], source) for key in keys]
+        _set_loaded_weights(model, weights, None, source)
+        state = document.get("optimizer_state")
+        if state and model.compiled:
+            _restore_optimizer_native(model, archive, members, state, source)
     return model
+
+
+def _restore_optimizer_native(model, archive, members, state, source):
+    restored = {"iterations": state["iterations"]}
+    trainable = model.trainable_weights
+    for slot, count in state["slots"].items():
+        keys = [f"optimizer/{slot}/{i:04d}" for i in range(count)]
+        missing = [k for k in keys if k not in members]
+        if missing:
+            raise ValueError(f"{source}: optimizer state is missing {missing[0]}")
+        if count not in (0, len(trainable)):
+            raise ValueError(f"{source}: optimizer state: {count} '{slot}' arrays for "
+                             f"{len(trainable)} trainable weights")
+        for key, weight in zip(keys, trainable):
+            shape, dtype = _npy_header(archive, members[key], source)
+            _untrusted.check_declared_array(shape, dtype, weight.shape, key, source)
+        restored[slot] = [_read_npy(archive, members[key], source) for key in keys]
+    try:
+        model.optimizer.set_state(restored, trainable)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -215,11 +316,6 @@ def _h5py():
     except ImportError as error:  # pragma: no cover - h5py is a dependency
         raise ImportError("saving to .h5 needs h5py (pip install h5py)") from error
     return h5py
-
-
-def keras_model_config(model):
-    """A Keras-style ``model_config`` (see :func:`nprnn.interop.keras_model_config`)."""
-    return interop.keras_model_config(model)
 
 
 def _is_keras3_weights_name(path) -> bool:
@@ -249,61 +345,75 @@ def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
             if slot is not None:
                 datasets.setdefault(slot, []).append(name)
         document["optimizer_state"]["h5_datasets"] = datasets
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.attrs["nprnn_format_version"] = FORMAT_VERSION
-        handle.attrs["nprnn_config"] = json.dumps(document)
-        if weights_only and _is_keras3_weights_name(path):
-            interop.write_keras3_weights(handle, model)
-            return
-        handle.attrs["keras_version"] = interop.KERAS_VERSION
-        handle.attrs["backend"] = "tensorflow"
-        if not weights_only:
-            handle.attrs["model_config"] = json.dumps(interop.keras_model_config(model))
-            training_config = interop.keras_training_config(model) if with_optimizer else None
-            if training_config is not None:
-                handle.attrs["training_config"] = json.dumps(training_config)
-        group = handle if weights_only else handle.create_group("model_weights")
-        group.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
-        group.attrs["backend"] = "tensorflow"
-        group.attrs["keras_version"] = interop.KERAS_VERSION
-        for layer, paths in zip(model.layers, interop.keras_weight_paths(model)):
-            layer_group = group.create_group(layer.name)
-            layer_group.attrs["weight_names"] = (np.array([p.encode() for p in paths]) if paths
-                                                 else np.array([], dtype="S1"))
-            for name, weight in zip(paths, layer.weights):
-                create_checked_dataset(layer_group, name, weight)
-        if optimizer_arrays:
-            optimizer_group = handle.create_group("optimizer_weights")
-            optimizer_group.attrs["weight_names"] = np.array(
-                [name.encode() for name, _, _ in optimizer_arrays])
-            for name, value, _ in optimizer_arrays:
-                create_checked_dataset(optimizer_group, name, value)
-            # nprnn format 1's paths too, as hard links to the same data (no copy), so that
-            # earlier nprnn releases read these files: iterations, <slot>/NNNN.
-            optimizer_group["iterations"] = optimizer_group[optimizer_arrays[0][0]]
-            state = model.optimizer.get_state()
-            for slot, count in document["optimizer_state"]["slots"].items():
-                names = document["optimizer_state"]["h5_datasets"].get(slot)
+    # HDF5 is built in memory, then written by the atomic writer: HDF5 itself crashes the
+    # process when a write fails (a full disk, ``ulimit -f``), where os-level writes raise
+    # OSError and leave the previous file whole.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        _write_hdf5(handle, model, path, document, optimizer_arrays, with_optimizer,
+                    weights_only)
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
+def _write_hdf5(handle, model, path, document, optimizer_arrays, with_optimizer,
+                weights_only):
+    handle.attrs["nprnn_format_version"] = FORMAT_VERSION
+    handle.attrs["nprnn_config"] = json.dumps(document)
+    if weights_only and _is_keras3_weights_name(path):
+        interop.write_keras3_weights(handle, model)
+        return
+    handle.attrs["keras_version"] = interop.KERAS_VERSION
+    handle.attrs["backend"] = "tensorflow"
+    if not weights_only:
+        handle.attrs["model_config"] = json.dumps(interop.keras_model_config(model))
+        training_config = interop.keras_training_config(model) if with_optimizer else None
+        if training_config is not None:
+            handle.attrs["training_config"] = json.dumps(training_config)
+    group = handle if weights_only else handle.create_group("model_weights")
+    group.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
+    group.attrs["backend"] = "tensorflow"
+    group.attrs["keras_version"] = interop.KERAS_VERSION
+    for layer, paths in zip(model.layers, interop.keras_weight_paths(model)):
+        layer_group = group.create_group(layer.name)
+        layer_group.attrs["weight_names"] = (np.array([p.encode() for p in paths]) if paths
+                                             else np.array([], dtype="S1"))
+        for name, weight in zip(paths, layer.weights):
+            create_checked_dataset(layer_group, name, weight)
+    if optimizer_arrays:
+        optimizer_group = handle.create_group("optimizer_weights")
+        optimizer_group.attrs["weight_names"] = np.array(
+            [name.encode() for name, _, _ in optimizer_arrays])
+        for name, value, _ in optimizer_arrays:
+            create_checked_dataset(optimizer_group, name, value)
+        # A slot Keras does not have (SGD without momentum) under nprnn's own names.
+        state = model.optimizer.get_state()
+        for slot, count in document["optimizer_state"]["slots"].items():
+            if not document["optimizer_state"]["h5_datasets"].get(slot):
                 for position in range(count):
-                    path_ = f"{slot}/{position:04d}"
-                    if names:
-                        optimizer_group[path_] = optimizer_group[names[position]]
-                    else:  # a slot Keras does not have (SGD without momentum)
-                        create_checked_dataset(optimizer_group, path_,
-                                               state[slot][position])
+                    create_checked_dataset(optimizer_group, f"{slot}/{position:04d}",
+                                           state[slot][position])
 
 
 def _restore_optimizer_hdf5(model, handle, state, source):
-    """nprnn's optimizer state from an nprnn-written file (this layout or format 1's)."""
+    """nprnn's optimizer state from an nprnn-written file, each array's declared shape
+    checked before it is read."""
     if "optimizer_weights" not in handle:
         return
     group = handle["optimizer_weights"]
     restored = {"iterations": state["iterations"]}
     try:
         datasets = state.get("h5_datasets") or {}
+        weights = model.trainable_weights
         for slot, count in state["slots"].items():
-            # Keras' names when recorded; else format 1's optimizer_weights/<slot>/NNNN.
+            # Keras' names when recorded; else nprnn's optimizer_weights/<slot>/NNNN.
             names = datasets.get(slot) or [f"{slot}/{i:04d}" for i in range(count)]
+            if len(names) not in (0, len(weights)):
+                raise ValueError(f"{len(names)} '{slot}' arrays for {len(weights)} weights")
+            for name, weight in zip(names, weights):
+                item = group[name]
+                _untrusted.check_declared_array(getattr(item, "shape", None),
+                                                getattr(item, "dtype", object), weight.shape,
+                                                f"optimizer_weights/{name}", source)
             restored[slot] = [np.asarray(group[name]) for name in names]
         model.optimizer.set_state(restored, model.trainable_weights)
     except (KeyError, ValueError) as error:
@@ -318,6 +428,7 @@ def _load_hdf5(path, compile=True):
     except OSError as error:
         raise ValueError(f"{source}: not a readable HDF5 file ({error})") from None
     with handle:
+        _untrusted.check_hdf5_file(handle, source)
         if "nprnn_config" not in handle.attrs:
             if "model_config" in handle.attrs:  # written by Keras
                 return interop.load_keras_model(handle, source, compile=compile)
@@ -443,6 +554,7 @@ def _load_keras_archive(path, compile=True):
     except OSError as error:
         raise ValueError(f"{source}: model.weights.h5 is not readable HDF5 ({error})") from None
     with handle:
+        _untrusted.check_hdf5_file(handle, source)
         if "nprnn_config" not in handle.attrs:
             return interop.load_keras_archive(config, handle, source, compile=compile)
         try:
@@ -481,6 +593,11 @@ def save_model(model, filepath, include_optimizer=True):
 def load_model(filepath, compile=True):
     """Load a model saved by :func:`save_model` (either format), compiled if it was.
 
+    The file is treated as hostile (see the module docstring): an architecture whose
+    weights exceed the environment variable ``NPRNN_MAX_WEIGHT_BYTES`` (bytes; default
+    2 GiB) is refused before it is built, and nothing is read that the architecture does
+    not declare.
+
     Also reads the ``.h5`` files Keras 2 and 3 write with ``model.save('x.h5')`` and Keras 3's
     ``.keras`` archives, for models nprnn can compute (a Sequential of the layers of
     :mod:`nprnn.layers`): the architecture from Keras' configuration, its weights, and, when
@@ -517,7 +634,8 @@ def _reading(function, filepath):
     except FileNotFoundError:
         raise
     except (ValueError, TypeError) as error:
-        if source in str(error) or str(error).startswith(("filepath:", "load_weights:")):
+        if source in str(error) or str(error).startswith(
+                ("filepath:", "load_weights:", _untrusted.MAX_WEIGHT_BYTES_ENV)):
             raise
         raise ValueError(f"{source}: not a readable nprnn model file "
                          f"({type(error).__name__}: {error})") from None
@@ -568,11 +686,18 @@ def _load_weights_file(model, filepath):
         except OSError as error:
             raise ValueError(f"{source}: not a readable HDF5 file ({error})") from None
         with handle:
+            _untrusted.check_hdf5_file(handle, source)
             interop.load_keras_weights(model, handle, source)
         return
     if _is_keras_archive(path):
         members = _read_keras_archive(path)
-        with _h5py().File(io.BytesIO(members["model.weights.h5"]), "r") as handle:
+        try:
+            handle = _h5py().File(io.BytesIO(members["model.weights.h5"]), "r")
+        except OSError as error:
+            raise ValueError(f"{source}: model.weights.h5 is not readable HDF5 "
+                             f"({error})") from None
+        with handle:
+            _untrusted.check_hdf5_file(handle, source)
             saved = interop.read_keras3_weights(handle, model, source)
             interop.assign_layer_weights(model, saved, source)
         return

@@ -8,6 +8,10 @@ version a file holds and whether it is whole. If PATH already holds version k (l
 earlier run, perhaps killed), this run goes on from k + 1. It prints ``ready k`` once the
 first new version is saved, then ``saved k`` after each save (flushed), and saves until it
 is killed.
+
+With ``--slow-writes`` every write to the file goes out in 8 kB pieces 1 ms apart (a save
+then takes some 40 to 70 ms instead of a few), so that most kills land while the temporary
+file is half written: the state the atomic writer exists for.
 """
 
 from __future__ import annotations
@@ -59,8 +63,28 @@ def set_version(model, k):
     model.optimizer.iterations = k
 
 
-def main(path):
+def slow_down_writes():
+    import time
+
+    from nprnn import _io
+
+    write = _io._TargetFileIO.write
+
+    def slow_write(self, data):
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), 8192):
+            write(self, view[start:start + 8192])
+            time.sleep(0.001)
+        return len(view)
+
+    _io._TargetFileIO.write = slow_write
+
+
+def main(path, slow=False):
     import nprnn as keras
+
+    if slow:
+        slow_down_writes()
 
     path = Path(path)
     k = version_of(keras.load_model(path)) + 1 if path.exists() else 0
@@ -76,4 +100,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], slow="--slow-writes" in sys.argv[2:])

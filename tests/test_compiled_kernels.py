@@ -3,11 +3,18 @@ within 1 ulp.
 
 Tolerances: float64 1e-10 relative, float32 1e-5, with
 ``rel_error = max|a - b| / max(1e-8, max(|a| + |b|))``.
+
+By default the compiled float64 *forward* recurrence hands its work to the reference
+(``compiled.FLOAT64_FORWARD_IN_NUMPY``), so comparing it with the reference would compare the
+reference with itself. Every test here therefore runs the Numba float64 forward (the switch
+off), and the reference is out of the compiled module's reach (calling it from there fails
+the test); ``test_float64_forward_default_is_the_reference`` checks the default.
 """
 
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import pytest
@@ -27,6 +34,22 @@ dims = st.sampled_from([1, 2, 3, 5, 8, 13])
 units = st.sampled_from([1, 2, 3, 5, 8, 11, 32, 37])
 seeds = st.integers(0, 2**32 - 1)
 dtypes = st.sampled_from(DTYPES)
+
+
+def _reference_forward_not_allowed(*args, **kwargs):
+    raise AssertionError("the compiled float64 forward ran the reference instead of Numba")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_float64_forward():
+    """The Numba float64 forward for the whole module, the reference out of its reach.
+    (Module-scoped and set by hand: hypothesis refuses function-scoped fixtures.)"""
+    switch, module = compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference
+    compiled.FLOAT64_FORWARD_IN_NUMPY = False
+    compiled.reference = types.SimpleNamespace(
+        **{**vars(reference), "rnn_recurrence_forward": _reference_forward_not_allowed})
+    yield
+    compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference = switch, module
 
 
 def rel_error(a, b):

@@ -13,13 +13,14 @@ import json
 import os
 import pickle
 import re
-import urllib.error
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib import format as npy_format
@@ -73,8 +74,9 @@ def write_sized_npz(path, n_train: int) -> Path:
 
 def trust(monkeypatch, path) -> str:
     """Add the hash of ``path`` to the known IMDB hashes for this test."""
-    digest = _files.sha256_of(path)
-    known = imdb.IMDB_NPZ.sha256 + (digest,)
+    digest = pooch.file_hash(str(path))
+    # First: a download must match the first hash, the one the URL serves.
+    known = (digest,) + imdb.IMDB_NPZ.sha256
     monkeypatch.setattr(imdb, "IMDB_NPZ", dataclasses.replace(imdb.IMDB_NPZ, sha256=known))
     return digest
 
@@ -138,26 +140,24 @@ def as_plain(result):
     )
 
 
-class FakeResponse(io.BytesIO):
-    """Stands in for urlopen's response; optionally fails after ``fail_after`` bytes."""
+def fake_downloader(payload: bytes, calls: list, fail_after: int | None = None, error=None):
+    """Stands in for pooch's HTTP downloader: writes ``payload`` where pooch asks.
 
-    def __init__(self, payload: bytes, fail_after: int | None = None, error=None):
-        super().__init__(payload)
-        self.fail_after = fail_after
-        self.error = error or ConnectionResetError("connection reset by peer")
+    With ``fail_after``, it writes that many bytes and then raises ``error``, as a
+    connection that breaks mid-transfer would.
+    """
 
-    def read(self, size=-1):
-        if self.fail_after is not None and self.tell() >= self.fail_after:
-            raise self.error
-        return super().read(size)
-
-
-def fake_opener(payload: bytes, calls: list, **failure):
-    def open_url(url, timeout=None):
+    def download(url, output_file, pooch_instance):
         calls.append(url)
-        return FakeResponse(payload, **failure)
+        with open(output_file, "wb") as handle:
+            if fail_after is None:
+                handle.write(payload)
+                return
+            handle.write(payload[:fail_after])
+            handle.flush()
+            raise error or ConnectionResetError("connection reset by peer")
 
-    return open_url
+    return download
 
 
 TINY = {
@@ -177,10 +177,10 @@ def isolated_environment(monkeypatch, tmp_path):
     for variable in ("NPRNN_DATA_DIR", "NPRNN_CACHE_DIR", "KERAS_HOME"):
         monkeypatch.delenv(variable, raising=False)
 
-    def network_disabled(url, timeout=None):
-        raise urllib.error.URLError("network disabled in tests")
+    def network_disabled(url, output_file, pooch_instance):
+        raise requests.exceptions.ConnectionError("network disabled in tests")
 
-    monkeypatch.setattr(_files, "_open_url", network_disabled)
+    monkeypatch.setattr(_files, "_downloader", network_disabled)
     return home
 
 
@@ -454,7 +454,7 @@ def test_cached_file_with_unknown_hash_is_an_error(
 
 def test_missing_path_with_a_folder_part_fails_without_downloading(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(_files, "_open_url", fake_opener(b"", calls))
+    monkeypatch.setattr(_files, "_downloader", fake_downloader(b"", calls))
     with pytest.raises(FileNotFoundError, match="path: expected an existing file") as excinfo:
         imdb.load_data(path=tmp_path / "nowhere" / "imdb.npz")
     assert not isinstance(excinfo.value, DatasetNotFoundError)
@@ -480,8 +480,7 @@ def test_download_with_good_hash_lands_in_the_cache(payload, tmp_path, monkeypat
     monkeypatch.setenv("NPRNN_CACHE_DIR", str(cache))
     trust(monkeypatch, tmp_path / "served.npz")
     calls = []
-    monkeypatch.setattr(_files, "_open_url", fake_opener(payload, calls))
-    monkeypatch.setattr(_files, "_CHUNK_BYTES", 64)  # several chunks
+    monkeypatch.setattr(_files, "_downloader", fake_downloader(payload, calls))
 
     (x_train, _), _ = imdb.load_data()
     assert calls == ["https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"]
@@ -497,7 +496,7 @@ def test_download_goes_to_default_cache_under_home(
     payload, tmp_path, monkeypatch, isolated_environment
 ):
     trust(monkeypatch, tmp_path / "served.npz")
-    monkeypatch.setattr(_files, "_open_url", fake_opener(payload, []))
+    monkeypatch.setattr(_files, "_downloader", fake_downloader(payload, []))
     imdb.load_data()
     assert files_in(isolated_environment / ".nprnn" / "datasets") == ["imdb.npz"]
 
@@ -509,7 +508,7 @@ def test_download_with_bad_hash_raises_and_leaves_the_cache_untouched(
     cache.mkdir()
     (cache / "unrelated.txt").write_text("keep me")
     monkeypatch.setenv("NPRNN_CACHE_DIR", str(cache))
-    monkeypatch.setattr(_files, "_open_url", fake_opener(payload, []))
+    monkeypatch.setattr(_files, "_downloader", fake_downloader(payload, []))
     with pytest.raises(HashMismatchError, match="Nothing was stored"):
         imdb.load_data()
     assert files_in(cache) == ["unrelated.txt"]
@@ -521,9 +520,8 @@ def test_interrupted_download_leaves_nothing_in_the_cache(error, payload, tmp_pa
     cache = tmp_path / "cache"
     monkeypatch.setenv("NPRNN_CACHE_DIR", str(cache))
     trust(monkeypatch, tmp_path / "served.npz")
-    monkeypatch.setattr(_files, "_CHUNK_BYTES", 64)
-    opener = fake_opener(payload, [], fail_after=128, error=error)
-    monkeypatch.setattr(_files, "_open_url", opener)
+    opener = fake_downloader(payload, [], fail_after=128, error=error)
+    monkeypatch.setattr(_files, "_downloader", opener)
     with pytest.raises(DatasetNotFoundError, match=type(error).__name__):
         imdb.load_data()
     assert files_in(cache) == []
@@ -535,9 +533,8 @@ def test_keyboard_interrupt_mid_download_leaves_nothing_in_the_cache(
     cache = tmp_path / "cache"
     monkeypatch.setenv("NPRNN_CACHE_DIR", str(cache))
     trust(monkeypatch, tmp_path / "served.npz")
-    monkeypatch.setattr(_files, "_CHUNK_BYTES", 64)
-    opener = fake_opener(payload, [], fail_after=64, error=KeyboardInterrupt())
-    monkeypatch.setattr(_files, "_open_url", opener)
+    opener = fake_downloader(payload, [], fail_after=64, error=KeyboardInterrupt())
+    monkeypatch.setattr(_files, "_downloader", opener)
     with pytest.raises(KeyboardInterrupt):
         imdb.load_data()
     assert files_in(cache) == []
@@ -559,16 +556,59 @@ def test_offline_without_a_copy_says_where_to_put_the_file(tmp_path, monkeypatch
 def test_word_index_is_downloaded_and_verified_too(tmp_path, monkeypatch):
     served = tmp_path / "served.json"
     served.write_text(json.dumps({"the": 1, "movie": 2}))
-    digest = _files.sha256_of(served)
+    digest = pooch.file_hash(str(served))
     monkeypatch.setattr(
         imdb, "IMDB_WORD_INDEX", dataclasses.replace(imdb.IMDB_WORD_INDEX, sha256=(digest,))
     )
     monkeypatch.setenv("NPRNN_CACHE_DIR", str(tmp_path / "cache"))
     calls = []
-    monkeypatch.setattr(_files, "_open_url", fake_opener(served.read_bytes(), calls))
+    monkeypatch.setattr(_files, "_downloader", fake_downloader(served.read_bytes(), calls))
     assert imdb.get_word_index() == {"the": 1, "movie": 2}
     assert calls[0].endswith("/imdb_word_index.json")
     assert files_in(tmp_path / "cache") == ["imdb_word_index.json"]
+
+
+@pytest.fixture
+def local_server(tmp_path, monkeypatch):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path/served``; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setattr(_files, "_downloader", pooch.HTTPDownloader(progressbar=False, timeout=10))
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pooch_http_download_from_a_local_server(local_server, tmp_path, monkeypatch):
+    # The real downloader end to end (no fake): 200 lands in the cache, 404 is not found.
+    folder, base = local_server
+    served = write_imdb_npz(folder / "imdb.npz", **TINY)
+    digest = pooch.file_hash(str(served))
+    remote = dataclasses.replace(imdb.IMDB_NPZ, url=base + "imdb.npz", sha256=(digest,))
+    monkeypatch.setattr(imdb, "IMDB_NPZ", remote)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NPRNN_CACHE_DIR", str(cache))
+    (x_train, _), _ = imdb.load_data()
+    assert len(x_train) == len(TINY["x_train"])
+    assert files_in(cache) == ["imdb.npz"]
+
+    monkeypatch.setattr(imdb, "IMDB_NPZ", dataclasses.replace(remote, url=base + "gone.npz"))
+    monkeypatch.setenv("NPRNN_CACHE_DIR", str(tmp_path / "other-cache"))
+    with pytest.raises(DatasetNotFoundError, match="404"):
+        imdb.load_data()
+    assert files_in(tmp_path / "other-cache") == []
 
 
 # ----------------------------------------------------------------------------- safety

@@ -4,9 +4,12 @@ The reference numbers come from Keras 3.15.1 on TensorFlow 2.21.0
 (``tests/fixtures/keras_parity.npz``, written by ``tests/fixtures/make_keras_fixtures.py``;
 TensorFlow is not needed here). Both of the book's models start from Keras' own initial
 weights, on one batch of 8 IMDB-like sequences padded to 100, and the checks run under both
-kernel backends. Tolerances: outputs and loss 1e-6, gradients 1e-5, weights after 1 and 3
-RMSprop(1e-4) steps 1e-6 (Keras' steps were taken with dense gradients; see the RMSprop
-docstring for what Keras 3's ``fit`` does differently with an Embedding's sparse gradient).
+kernel backends. Keras' steps were taken with dense gradients; see the RMSprop docstring for
+what Keras 3's ``fit`` does differently with an Embedding's sparse gradient.
+
+Tolerances are about twice the largest error measured over both models and both backends
+(``pytest -s -k parity_report`` prints the table); the measured figure stands next to each.
+The errors are float32 round-off: one or two units in the last place of the values.
 """
 
 from pathlib import Path
@@ -20,9 +23,11 @@ FIXTURE = Path(__file__).parent / "fixtures" / "keras_parity.npz"
 EMB_NAMES = ["embeddings", "rnn_kernel", "rnn_recurrent_kernel", "rnn_bias", "dense_kernel",
              "dense_bias"]
 NAMES = {"oh_": EMB_NAMES[1:], "emb_": EMB_NAMES}
-OUTPUT_TOL = 1e-6
-GRAD_TOL = 1e-5
-STEP_TOL = 1e-6
+OUTPUT_TOL = 2.4e-7  # measured 1.19e-7 (predict and __call__; dense and sparse one-hot)
+LOSS_TOL = 1.2e-7  # measured 5.96e-8 on the NumPy backend (1 ulp of 0.69), 0 on Numba
+GRAD_TOL = 5e-7  # measured 2.46e-7
+STEP_TOL = 6e-8  # measured 2.98e-8 (weights after 1 and 3 steps, also through fit)
+VELOCITY_TOL = 1.2e-8  # measured 5.82e-9 (RMSprop accumulator after step 1)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_outputs_and_loss(prefix, ref, backend):
     assert max_error(probs, ref[f"{prefix}probs"]) <= OUTPUT_TOL
     assert max_error(model(x), ref[f"{prefix}probs"]) <= OUTPUT_TOL
     loss, accuracy = model.evaluate(x, ref["y"], verbose=0)
-    assert abs(loss - float(ref[f"{prefix}loss"])) <= OUTPUT_TOL
+    assert abs(loss - float(ref[f"{prefix}loss"])) <= LOSS_TOL
     keras_accuracy = np.mean((ref[f"{prefix}probs"].ravel() > 0.5) == (ref["y"] > 0.5))
     assert accuracy == pytest.approx(keras_accuracy)
 
@@ -120,13 +125,13 @@ def test_rmsprop_steps(prefix, ref, backend):
     x, y = inputs(prefix, ref), ref["y"]
     for step in range(3):
         loss, _ = model.train_on_batch(x, y)
-        assert abs(loss - float(ref[f"{prefix}step_losses"][step])) <= OUTPUT_TOL
+        assert abs(loss - float(ref[f"{prefix}step_losses"][step])) <= LOSS_TOL
         if step == 0:
             for name, w in zip(NAMES[prefix], model.get_weights()):
                 assert max_error(w, ref[f"{prefix}step1_{name}"]) <= STEP_TOL, name
             for name, v in zip(NAMES[prefix], model.optimizer.get_state()["velocity"]):
                 expected = ref[f"{prefix}step1_velocity_{name}"]
-                assert max_error(v, expected) <= 1e-6 * max(1.0, np.abs(expected).max()), name
+                assert max_error(v, expected) <= VELOCITY_TOL, name
     assert model.optimizer.iterations == 3
     for name, w in zip(NAMES[prefix], model.get_weights()):
         assert max_error(w, ref[f"{prefix}step3_{name}"]) <= STEP_TOL, name
@@ -147,14 +152,17 @@ def test_embedding_accumulator_is_the_dense_rule_not_keras3_sparse(ref):
     grad = model.compute_gradients(ref["x_ids"], ref["y"])[0].astype(np.float64)
     model.train_on_batch(ref["x_ids"], ref["y"])
     velocity = model.optimizer.get_state()["velocity"][0]
-    np.testing.assert_allclose(velocity, 0.1 * grad * grad, rtol=1e-5, atol=1e-14)
+    # measured: relative 1.13e-7 (1 ulp of float32) where 0.1 g^2 > 1e-14
+    np.testing.assert_allclose(velocity, 0.1 * grad * grad, rtol=2.4e-7, atol=1e-14)
     counts = np.bincount(ref["x_ids"].ravel(), minlength=500)
     sparse = ref["emb_sparse_step1_embeddings"]
     ours = model.get_weights()[0]
     once = counts == 1
-    assert max_error(ours[once], sparse[once]) <= STEP_TOL  # same where a token occurs once
+    # same where a token occurs once (measured 5.59e-9)
+    assert max_error(ours[once], sparse[once]) <= STEP_TOL
     repeated = counts > 1
-    assert max_error(ours[repeated], sparse[repeated]) > 1e-5  # the documented difference
+    # the documented difference (measured 3.14e-4)
+    assert max_error(ours[repeated], sparse[repeated]) > 1e-5
     assert max_error(ours[counts == 0], ref["emb_init_embeddings"][counts == 0]) == 0.0
 
 
@@ -186,5 +194,5 @@ def test_parity_report(ref):
     for backend_name, prefix, *errors in rows:
         print(f"{backend_name:7} {prefix[:-1]:7} " + " ".join(f"{e:.2e}   " for e in errors))
     for *_, probs, loss, grads, step1, step3 in rows:
-        assert probs <= OUTPUT_TOL and loss <= OUTPUT_TOL and grads <= GRAD_TOL
+        assert probs <= OUTPUT_TOL and loss <= LOSS_TOL and grads <= GRAD_TOL
         assert step1 <= STEP_TOL and step3 <= STEP_TOL

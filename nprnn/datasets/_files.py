@@ -11,16 +11,14 @@ Where a file comes from, first match wins:
 Trust: a file is identified by its sha256. Files the user named (1 and 2) may have any
 hash; an unknown one only earns an :class:`UnverifiedFileWarning`. Files we found on our
 own (3 and 4) must have a known hash, otherwise it is an error: a cache that silently
-holds the wrong bytes is worse than no cache. A download is written to a temporary file
-beside its final name and hashed while it streams; only a complete file with a known hash
-is renamed into the cache, so a failed, interrupted or tampered download never poisons it.
+holds the wrong bytes is worse than no cache (this is checked here, before pooch is asked,
+because pooch would quietly download over such a file).
 
-Why no ``pooch``? It does the same job well (temporary file, hash check, move), but it would
-bring ``requests``, ``platformdirs`` and ``packaging`` into a NumPy-only library for two
-files; it re-downloads over a cached file with a wrong hash where we want to stop and say
-so; it has no notion of reusing Keras' cache or of a ``NPRNN_DATA_DIR`` of local copies; and
-it does nothing about the real risk of this dataset, which is unpickling. ``urllib``,
-``hashlib`` and :mod:`nprnn._io` cover the rest in a page of code.
+Downloads (5) are done by `pooch <https://www.fatiando.org/pooch/>`_, the fetcher SciPy and
+scikit-image use: it streams into a temporary file beside the target, checks the sha256 the
+URL is known to serve (the first hash of the :class:`RemoteFile`) and only then moves the
+file into the cache, so a failed, interrupted or tampered download never poisons it. This
+module only turns pooch's errors into the ones nprnn documents.
 
 Safety of ``.npz`` files: IMDB stores each review as a Python list, so ``imdb.npz`` holds
 *object* arrays, which NumPy can only read by unpickling (``np.load(...,
@@ -34,12 +32,9 @@ before it is called.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
+import math
 import os
 import pickle
-import sys
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -47,20 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pooch
 from numpy.lib import format as npy_format
-
-from nprnn._io import atomic_open
 
 DATA_DIR_ENV = "NPRNN_DATA_DIR"
 CACHE_DIR_ENV = "NPRNN_CACHE_DIR"
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
-_CHUNK_BYTES = 1 << 20
-_DOWNLOAD_TIMEOUT_SECONDS = 60
-
-# Tests replace this to simulate the network; the library itself only ever calls it with
-# the https URLs of the RemoteFile records below.
-_open_url = urllib.request.urlopen
+# pooch's HTTP downloader (requests underneath). Tests replace it to simulate the network;
+# any callable ``(url, output_file, pooch)`` that writes the bytes to ``output_file`` fits.
+_downloader = pooch.HTTPDownloader(progressbar=False, timeout=60)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -94,8 +85,9 @@ class RemoteFile:
     url : str
         Canonical download address.
     sha256 : tuple of str
-        Hex digests of copies we trust. The first is the one ``url`` serves; the others
-        are faithful rebuilds (same arrays, different zip bytes).
+        Hex digests of copies we trust. The first is the one ``url`` serves (a download
+        must match it); the others are faithful rebuilds (same arrays, different zip
+        bytes), accepted in the caches.
     """
 
     name: str
@@ -119,15 +111,6 @@ def keras_cache_dir() -> Path:
     keras_home = os.environ.get("KERAS_HOME")
     base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
     return base / "datasets"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 digest of a file, read in chunks so large files need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def locate(path: str | os.PathLike, remote: RemoteFile) -> Path:
@@ -196,7 +179,7 @@ def locate(path: str | os.PathLike, remote: RemoteFile) -> Path:
 def _accept_named_file(path: Path, remote: RemoteFile, named_by: str) -> Path:
     # The user chose this file, so an unknown hash (their own rebuild, a trimmed copy for
     # a class) is their call; we still say so, and the restricted unpickler still applies.
-    digest = sha256_of(path)
+    digest = pooch.file_hash(str(path))
     if digest not in remote.sha256:
         warnings.warn(
             f"{path} (named by {named_by}) has sha256 {digest}, which matches no known "
@@ -209,7 +192,7 @@ def _accept_named_file(path: Path, remote: RemoteFile, named_by: str) -> Path:
 
 
 def _accept_cached_file(path: Path, remote: RemoteFile) -> Path:
-    digest = sha256_of(path)
+    digest = pooch.file_hash(str(path))
     if digest not in remote.sha256:
         raise HashMismatchError(
             f"cached file {path} has sha256 {digest}, expected one of "
@@ -221,17 +204,17 @@ def _accept_cached_file(path: Path, remote: RemoteFile) -> Path:
 
 
 def download(remote: RemoteFile, target: Path) -> Path:
-    """Download ``remote.url`` to ``target``, verifying its sha256 before it lands there.
+    """Download ``remote.url`` to ``target`` with pooch, verifying its sha256 first.
 
-    The bytes stream into a temporary file beside ``target`` while being hashed; the file
-    is renamed to ``target`` only if the transfer completed and the hash is known. On any
+    pooch streams the bytes into a temporary file beside ``target``, checks the hash the
+    URL serves (``remote.sha256[0]``) and only then moves the file to ``target``. On any
     failure (network error, interruption, wrong hash) the temporary file is deleted and
     ``target`` is left as it was.
 
     Parameters
     ----------
     remote : RemoteFile
-        What to download and which hashes to accept.
+        What to download and which hash to expect.
     target : pathlib.Path
         Final location, normally inside :func:`cache_dir`.
 
@@ -248,29 +231,21 @@ def download(remote: RemoteFile, target: Path) -> Path:
             f"{CACHE_DIR_ENV} to a writable folder or {DATA_DIR_ENV} to a folder holding "
             f"{remote.name}"
         ) from error
-
-    print(f"Downloading {remote.url} to {target}", file=sys.stderr)
     try:
-        response = _open_url(remote.url, timeout=_DOWNLOAD_TIMEOUT_SECONDS)
-    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-        raise DatasetNotFoundError(_not_found_message(remote, target, error)) from error
-
-    try:
-        with response, atomic_open(target, "wb") as handle:
-            digest = hashlib.sha256()
-            while chunk := response.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                handle.write(chunk)
-            # Checked inside the block: raising here makes atomic_open delete the
-            # temporary file instead of renaming it into the cache.
-            if digest.hexdigest() not in remote.sha256:
-                raise HashMismatchError(
-                    f"the download of {remote.url} has sha256 {digest.hexdigest()}, "
-                    f"expected one of {', '.join(remote.sha256)}: it was corrupted in "
-                    "transit or the file on the server changed. Nothing was stored in "
-                    f"{target.parent}."
-                )
-    except (OSError, http.client.HTTPException) as error:
+        pooch.retrieve(
+            remote.url,
+            known_hash=f"sha256:{remote.sha256[0]}",
+            fname=target.name,
+            path=target.parent,
+            downloader=_downloader,
+        )
+    except ValueError as error:  # pooch's only ValueError here: the hash did not match
+        raise HashMismatchError(
+            f"the download of {remote.url} is not the file expected ({error}): it was "
+            "corrupted in transit or the file on the server changed. Nothing was stored "
+            f"in {target.parent}."
+        ) from error
+    except OSError as error:  # requests' errors and URLError are OSErrors
         raise DatasetNotFoundError(_not_found_message(remote, target, error)) from error
     return target
 
@@ -298,6 +273,30 @@ def _not_found_message(remote: RemoteFile, target: Path, error: BaseException) -
 # ndarray.__reduce__ rather than importing it by its private, version-dependent name.
 _ARRAY_RECONSTRUCTOR = np.empty(0, dtype=object).__reduce__()[0]
 
+
+class _CheckedArray(np.ndarray):
+    """What the restricted unpickler builds for ``numpy.ndarray``: its ``__setstate__``
+    checks that the pickled shape matches the data it carries before NumPy copies it (NumPy
+    itself crashes on an object array whose list is shorter than its shape)."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise UnsafeFileError(f"an ndarray state of {type(state).__name__}, not a tuple")
+        shape, dtype, _, data = state[-4:]
+        if (not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape)
+                or not isinstance(dtype, np.dtype)):
+            raise UnsafeFileError(f"an ndarray state with shape {shape!r}, dtype {dtype!r}")
+        count = math.prod(shape)
+        if dtype.hasobject:
+            ok = type(data) is list and len(data) == count
+        else:
+            ok = isinstance(data, bytes) and len(data) == count * dtype.itemsize
+        if not ok:
+            raise UnsafeFileError(f"an ndarray of shape {shape} and {dtype} whose data holds "
+                                  f"{len(data) if hasattr(data, '__len__') else '?'} items")
+        super().__setstate__(state)
+
+
 # Spelled as they appear in pickle streams written by different NumPy and Python versions.
 # NumPy wrote object arrays with pickle protocol 2 until 1.16; under Python 3 that protocol
 # stores bytes (such as ndarray's b'b' reconstruct argument) as _codecs.encode(text,
@@ -306,7 +305,7 @@ _LATIN1_ENCODE = ("_codecs", "encode")
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCTOR,  # NumPy 1.x writers
     ("numpy._core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCTOR,  # NumPy 2.x writers
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _CheckedArray,
     ("numpy", "dtype"): np.dtype,
     ("builtins", "list"): list,
     ("builtins", "int"): int,
@@ -419,6 +418,7 @@ def _read_npy_member(archive: zipfile.ZipFile, member: str, source: str) -> np.n
                     f"{source}: .npy format version {version} is not supported here "
                     "(expected 1.0 or 2.0)"
                 )
+            _check_declared_size(archive.getinfo(member), stream.tell(), shape, dtype, source)
             if dtype.hasobject:
                 return _unpickle_object_array(stream, source, shape)
     except DatasetFileError:
@@ -433,11 +433,41 @@ def _read_npy_member(archive: zipfile.ZipFile, member: str, source: str) -> np.n
             raise DatasetFileError(f"{source}: not a valid .npy array ({error})") from error
 
 
+MAX_MEMBER_BYTES = 1 << 30
+"""The largest ``.npy`` member (uncompressed) :func:`load_npz` reads: 1 GiB. Each array of
+``imdb.npz`` takes under 15 MB; a larger declared size is a damaged or hostile file."""
+
+
+def _check_declared_size(info: zipfile.ZipInfo, offset: int, shape, dtype, source: str) -> None:
+    """Refuse a member whose header declares more data than its zip entry holds, or a zip
+    entry above :data:`MAX_MEMBER_BYTES`, before any data is read (a zip bomb a few MB long
+    can declare gigabytes)."""
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise DatasetFileError(
+            f"{source}: the archive declares {info.file_size:,} bytes for this array, above "
+            f"the limit of {MAX_MEMBER_BYTES:,}; refusing to read it"
+        )
+    count = math.prod(shape)
+    stored = info.file_size - offset
+    # A pickled object takes at least one byte per item; numbers take exactly itemsize.
+    needed = count if dtype.hasobject else count * dtype.itemsize
+    if needed > stored or (not dtype.hasobject and needed != stored):
+        raise DatasetFileError(
+            f"{source}: the header declares shape {tuple(shape)} of {dtype} ({needed:,} "
+            f"bytes), the archive holds {stored:,} bytes of data; refusing to read it"
+        )
+
+
 def _unpickle_object_array(stream, source: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
         array = _RestrictedUnpickler(stream, source).load()
-    except UnsafeFileError:
-        raise
+        if isinstance(array, _CheckedArray):
+            array = array.view(np.ndarray)
+    except UnsafeFileError as error:
+        if str(error).startswith(source):
+            raise
+        raise UnsafeFileError(f"{source}: the pickled data builds {error}; refusing it") \
+            from None
     except Exception as error:  # a corrupt pickle can fail in many ways; name the file
         raise DatasetFileError(
             f"{source}: could not read the pickled object array ({type(error).__name__}: {error})"

@@ -121,10 +121,14 @@ class Embedding(Layer):
                              f"got shape {ids.shape}")
         return ids
 
+    def compute_mask(self, inputs, mask=None):
+        """The mask this layer emits for ``inputs``: ``ids != 0`` with ``mask_zero``, else None."""
+        return (np.asarray(inputs) != 0) if self.mask_zero else None
+
     def forward(self, inputs, training=False, mask=None):
         """Return a :class:`TokenInput` over the embedding table; (N, T) -> (N, T, E)."""
         self._cache = inputs
-        self.output_mask = (inputs != 0) if self.mask_zero else None
+        self.output_mask = self.compute_mask(inputs)
         return TokenInput(inputs, self.embeddings, self.input_dim)
 
     def backward(self, doutputs, need_input_gradient=True):
@@ -294,8 +298,12 @@ class Masking(Layer):
         self.mask_value = check_float(mask_value, "mask_value")
         super().__init__(**kwargs)
 
+    def compute_mask(self, inputs, mask=None):
+        """``any(x[n, t] != mask_value)`` over the features: (N, T) bool."""
+        return np.any(np.asarray(inputs) != self.mask_value, axis=-1)
+
     def forward(self, inputs, training=False, mask=None):
-        keep = np.any(inputs != self.mask_value, axis=-1)
+        keep = self.compute_mask(inputs)
         self.output_mask = keep
         self._cache = keep
         return inputs * keep[..., None].astype(inputs.dtype)

@@ -293,7 +293,10 @@ class RNN(Layer):
         self.unroll = check_bool(unroll, "unroll")
         self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask")
         self.states = None
+        #: After ``backward``: dL/d(initial states) and dL/da_t (N, T, G*H, in input order),
+        #: for people who study the gradients (nprnn.plotting reads them).
         self.initial_state_gradients = None
+        self.projection_gradients = None
         super().__init__(**kwargs)
 
     def __getattr__(self, name):
@@ -434,6 +437,7 @@ class RNN(Layer):
         self.initial_state_gradients = dinitial
         if self.go_backwards:
             dprojected = dprojected[:, ::-1]
+        self.projection_gradients = dprojected
         if isinstance(inputs, TokenInput):
             G, dWx, db = ops.gathered_projection_backward(dprojected, inputs.ids, inputs.table,
                                                           Wx)
@@ -458,7 +462,8 @@ class RNN(Layer):
                                "config": self.cell.get_config()}
         else:
             config_.update(self.cell.get_config())
-            config_.pop("zero_output_for_mask")
+            if not self.zero_output_for_mask:  # Keras' own layer configs leave it out
+                config_.pop("zero_output_for_mask")
         return config_
 
     @classmethod

@@ -47,6 +47,8 @@ class Bidirectional(Layer):
         super().__init__(**kwargs)
         config_ = layer.get_config()
         config_.pop("input_shape", None)
+        # Keras' Bidirectional sets zero_output_for_mask to return_sequences in both layers.
+        config_["zero_output_for_mask"] = layer.return_sequences
         self.forward_layer = type(layer).from_config({**config_,
                                                       "name": f"forward_{layer.name}"})
         if backward_layer is None:

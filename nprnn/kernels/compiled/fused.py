@@ -27,7 +27,7 @@ Cells are named by an integer: 0 SimpleRNN (tanh), 1 LSTM (tanh, sigmoid), 2 GRU
 from __future__ import annotations
 
 import numpy as np
-from numba import literal_unroll, njit
+from numba import literal_unroll, njit, prange
 
 from nprnn.kernels._fast_math import JIT_OPTIONS, sigmoid_f32
 from nprnn.kernels.compiled import gru as gru_module
@@ -348,6 +348,40 @@ def predict_logits(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, bd, fast,
         _project(ids_all[start:stop], table, has_table, Wx, b, no_mask, False, P, proj)
         _forward(cell, proj, Wh, rb, fast, hid, batch_work[3], batch_work[4], batch_work[5])
         H = hid.shape[2]
+        for n in range(N):
+            z = bd[0]
+            for k in range(H):
+                z += hid[n, T - 1, k] * Wd[k, 0]
+            logits[start + n] = z
+
+
+@njit(parallel=True, **JIT_OPTIONS)
+def predict_logits_parallel(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, bd, fast,
+                            block, logits):
+    """:func:`predict_logits` with blocks of ``block`` sequences shared among Numba's threads.
+
+    Sequences are independent in the forward pass and each block runs the same loops, so
+    the logits are bitwise those of the serial function, whatever the thread count.
+    """
+    total, T = ids_all.shape
+    G = Wx.shape[1]
+    H = Wh.shape[0]
+    dtype = Wx.dtype
+    P = np.empty((table.shape[0] if has_table else Wx.shape[0], G), dtype=dtype)
+    no_mask = np.zeros((0, 0), dtype=dtype)
+    blocks = (total + block - 1) // block
+    for i in prange(blocks):
+        start = i * block
+        stop = min(total, start + block)
+        N = stop - start
+        proj = np.empty((N, T, G), dtype=dtype)
+        hid = np.empty((N, T, H), dtype=dtype)
+        gates = np.empty((T, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+        extra = np.empty((T, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+        cells = np.empty((T, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
+        own_P = np.empty_like(P)  # each block projects the (small) table itself
+        _project(ids_all[start:stop], table, has_table, Wx, b, no_mask, False, own_P, proj)
+        _forward(cell, proj, Wh, rb, fast, hid, gates, extra, cells)
         for n in range(N):
             z = bd[0]
             for k in range(H):
