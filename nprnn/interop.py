@@ -485,12 +485,8 @@ def _build_layer(class_name, kwargs):
         if "backward_layer" in kwargs:
             spec = kwargs["backward_layer"]
             kwargs["backward_layer"] = _build_layer(spec["class_name"], spec["config"])
-        layer = layers_module.Bidirectional(**kwargs)
-        # Keras' Bidirectional forces zero_output_for_mask = return_sequences on both
-        # directions (outputs at masked steps are 0); compute as Keras does.
-        for direction in (layer.forward_layer, layer.backward_layer):
-            direction.zero_output_for_mask = direction.return_sequences
-        return layer
+        # (nprnn's Bidirectional sets zero_output_for_mask = return_sequences, as Keras.)
+        return layers_module.Bidirectional(**kwargs)
     return layers_module.LAYERS[class_name](**kwargs)
 
 

@@ -526,3 +526,30 @@ def test_stateful_layers_give_keras_the_static_batch_size_they_hold_states_for(t
     model.save(tmp_path / "s.keras")
     loaded = keras.load_model(tmp_path / "s.keras")
     assert loaded.layers[1].stateful and loaded.input_shape == (None, 6)
+
+
+def test_archive_architecture_too_large_is_refused_before_building(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPRNN_MAX_WEIGHT_BYTES", str(10**6))
+
+    def huge(config):
+        layer_entry(config, "Bidirectional")["config"]["layer"]["config"]["units"] = 10**4
+
+    path = edited_archive(tmp_path, "mixed.keras", huge)
+    with pytest.raises(ValueError, match="bytes of weights, above the limit"):
+        keras.load_model(path)
+
+
+def test_archive_weights_with_an_external_link_are_refused(tmp_path):
+    contents = members(FIXTURES / "lstm.keras")
+    buffer = io.BytesIO(contents["model.weights.h5"])
+    with h5py.File(buffer, "r+") as handle:
+        del handle["layers/dense/vars/0"]
+        handle["layers/dense/vars/0"] = h5py.ExternalLink("/etc/passwd", "/x")
+    contents["model.weights.h5"] = buffer.getvalue()
+    path = tmp_path / "link.keras"
+    write_zip(path, contents)
+    for load in (keras.load_model,
+                 lambda p: keras.load_model(FIXTURES / "lstm.keras").load_weights(p)):
+        with pytest.raises(ValueError, match="link") as caught:
+            load(path)
+        assert str(path) in str(caught.value)
