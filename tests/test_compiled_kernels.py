@@ -36,22 +36,6 @@ seeds = st.integers(0, 2**32 - 1)
 dtypes = st.sampled_from(DTYPES)
 
 
-def _reference_forward_not_allowed(*args, **kwargs):
-    raise AssertionError("the compiled float64 forward ran the reference instead of Numba")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def numba_float64_forward():
-    """The Numba float64 forward for the whole module, the reference out of its reach.
-    (Module-scoped and set by hand: hypothesis refuses function-scoped fixtures.)"""
-    switch, module = compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference
-    compiled.FLOAT64_FORWARD_IN_NUMPY = False
-    compiled.reference = types.SimpleNamespace(
-        **{**vars(reference), "rnn_recurrence_forward": _reference_forward_not_allowed})
-    yield
-    compiled.FLOAT64_FORWARD_IN_NUMPY, compiled.reference = switch, module
-
-
 def rel_error(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -495,3 +479,21 @@ def test_sigmoid_f32_special_values():
     assert s[x == np.inf][0] == 1.0 and s[x == -np.inf][0] == 0.0
     assert s[x == -200.0][0] == 0.0
     assert np.isnan(s[-1])
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=repr)
+def test_float64_forward_is_compiled(cell, monkeypatch):
+    """The float64 forwards run Numba's loops, not the reference: with every reference
+    function out of the compiled modules' reach they still give the reference's result."""
+    from nprnn.kernels.compiled import gru, lstm, simple_rnn
+
+    rng = np.random.default_rng(11)
+    projected, states, weights = cell.inputs(rng, 5, 6, 4, np.float64)
+    want = cell.pair(reference)[0](projected, states, weights)
+    unreachable = types.SimpleNamespace()
+    for module in (simple_rnn, lstm, gru):
+        monkeypatch.setattr(module, "reference", unreachable)
+    got = cell.pair(compiled)[0](projected, states, weights)
+    assert_close(got[0], want[0], np.float64)
+    for a, b in zip(got[1], want[1]):
+        assert_close(a, b, np.float64)

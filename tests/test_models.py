@@ -111,20 +111,29 @@ def test_truncated_bptt_cannot_learn_the_synthetic_task(backend, monkeypatch):
     """The control: with the recurrence's backward pass cut to the last 3 of 20 steps (as
     truncated BPTT, or a bug that drops the recurrent term, would) validation accuracy stays
     near chance (measured 0.53 to 0.58), so the test above can fail for a broken backward."""
-    from nprnn import kernels
+    from nprnn import _fused, kernels
+    from nprnn.kernels import reference
 
     module = kernels.active()
-    full = module.rnn_recurrence_backward
+    full = module.rnn_backward
 
-    def truncated(dhidden, hidden, Wh, h0, keep=3):
-        start = hidden.shape[1] - keep
-        dprojected = np.zeros_like(dhidden)
-        dprojected[:, start:], dWh, _ = full(
-            np.ascontiguousarray(dhidden[:, start:]), np.ascontiguousarray(hidden[:, start:]),
-            Wh, np.ascontiguousarray(hidden[:, start - 1]))
-        return dprojected, dWh, np.zeros_like(h0)
+    def truncated(dhidden, dfinal_states, cache, keep=3):
+        """BPTT over the last ``keep`` steps only: the backward of a cache cut to them."""
+        if isinstance(cache, reference.RecurrenceCache):
+            steps = len(cache.step_caches)
+            short = cache._replace(step_caches=cache.step_caches[-keep:])
+        else:  # the compiled cache: states after each step, and the one before the first
+            steps = cache.hidden.shape[1]
+            short = cache._replace(hidden=np.ascontiguousarray(cache.hidden[:, -keep:]),
+                                   h0=np.ascontiguousarray(cache.hidden[:, -keep - 1]))
+        upstream = None if dhidden is None else np.ascontiguousarray(dhidden[:, -keep:])
+        dprojected, dinitial, dweights = full(upstream, dfinal_states, short)
+        padded = np.zeros((len(dprojected), steps, dprojected.shape[2]), dprojected.dtype)
+        padded[:, -keep:] = dprojected
+        return padded, tuple(np.zeros_like(d) for d in dinitial), dweights
 
-    monkeypatch.setattr(module, "rnn_recurrence_backward", truncated)
+    monkeypatch.setattr(module, "rnn_backward", truncated)
+    monkeypatch.setattr(_fused, "plan_for", lambda model, training=True: None)
     history = fit_first_token_task("embedding")
     assert max(history["val_accuracy"]) < 0.7, history
 

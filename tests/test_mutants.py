@@ -60,9 +60,10 @@ def test_reference_kernels_keep_their_dtype(dtype):
     projected = rng.standard_normal((2, 3, 4)).astype(dtype)
     Wh = rng.standard_normal((4, 4)).astype(dtype)
     h0 = np.zeros((2, 4), dtype)
-    hidden = reference.rnn_recurrence_forward(projected, Wh, h0)
-    assert hidden.dtype == dtype
-    for out in reference.rnn_recurrence_backward(np.ones_like(hidden), hidden, Wh, h0):
+    hidden, (h_last,), cache = reference.rnn_forward(projected, (h0,), (Wh,))
+    assert hidden.dtype == dtype and h_last.dtype == dtype
+    dprojected, (dh0,), (dWh,) = reference.rnn_backward(np.ones_like(hidden), (None,), cache)
+    for out in (dprojected, dh0, dWh):
         assert out.dtype == dtype
     values = rng.standard_normal((2, 3, 5)).astype(dtype)
     assert reference.scatter_add_rows(values, np.array([[0, 1, 1], [2, 0, 3]]), 4).dtype == dtype
