@@ -15,8 +15,12 @@ import numpy as np
 
 
 def dense_forward(x, W, b):
-    """Affine map ``out = x W + b``: x (..., D), W (D, M), b (M,) or None -> (..., M)."""
-    out = x @ W
+    """Affine map ``out = x W + b``: x (..., D), W (D, M), b (M,) or None -> (..., M).
+
+    The leading axes are flattened so that (N, T, D) inputs make one (N T, D) x (D, M)
+    matrix product, not T small ones.
+    """
+    out = (x.reshape(-1, x.shape[-1]) @ W).reshape(x.shape[:-1] + (W.shape[1],))
     if b is not None:
         out += b
     return out
@@ -38,7 +42,7 @@ def dense_backward(dout, x, W, need_dx=True):
     flat_dout = dout.reshape(-1, dout.shape[-1])
     dW = flat_x.T @ flat_dout
     db = np.ones(len(flat_dout), dtype=flat_dout.dtype) @ flat_dout
-    dx = dout @ W.T if need_dx else None
+    dx = (flat_dout @ W.T).reshape(dout.shape[:-1] + (W.shape[0],)) if need_dx else None
     return dx, dW, db
 
 
