@@ -5,9 +5,12 @@ small synthetic IMDB-shaped data -- the one-hot model fed dense and index-backed
 embedding model, and chapter 9-3's LSTM, LSTM with dropout, stacked LSTMs and GRU -- with
 coverage.py recording, and prints the share of the lines inside the functions of
 ``nprnn/kernels/reference/`` that ran, per file and in all, and the functions that never ran.
+With ``--all-options`` it also trains models that use what the book does not (masks,
+go_backwards, relu and linear cells, Keras 2's GRU, recurrent dropout, softmax, sample and
+class weights): the lines the book's models leave out are those options' own.
 
     .venv/bin/pip install coverage
-    .venv/bin/python scripts/reference_coverage.py
+    .venv/bin/python scripts/reference_coverage.py [--all-options]
 """
 
 from __future__ import annotations
@@ -53,6 +56,37 @@ def train_the_chapters_models():
                               layers.Dense(1, activation="sigmoid")]), ids)
 
 
+def train_models_with_the_other_options():
+    """Models using what the book does not: masks, reversal, other activations, the GRU of
+    Keras 2, recurrent dropout, softmax, sample weights (all through the public API)."""
+    import numpy as np
+
+    import nprnn as keras
+    from nprnn import layers
+
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 50, size=(64, 20))
+    ids[:, :5] = 0
+    labels = rng.integers(0, 3, size=64)
+    bodies = ([layers.GRU(4, reset_after=False, recurrent_dropout=0.2, return_sequences=True),
+               layers.SimpleRNN(3, activation="relu", go_backwards=True, recurrent_dropout=0.1)],
+              [layers.Bidirectional(layers.LSTM(3, return_sequences=True,
+                                                activation="linear")),
+               layers.GRU(2, zero_output_for_mask=True)])
+    for body in bodies:
+        model = keras.Sequential([layers.Embedding(50, 6, mask_zero=True), *body,
+                                  layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        model.fit(ids, labels, epochs=1, batch_size=32, verbose=0,
+                  sample_weight=rng.random(64))
+    binary = keras.Sequential([layers.Embedding(50, 6), layers.SimpleRNN(3),
+                               layers.Dense(2, activation="sigmoid")])
+    binary.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    binary.fit(ids, rng.integers(0, 2, size=(64, 2)), epochs=1, verbose=0,
+               class_weight={0: 1.0, 1: 2.0})
+
+
 def function_lines(node):
     """Line numbers of a function's body, its docstring excluded."""
     body = node.body
@@ -65,9 +99,13 @@ def function_lines(node):
 
 def main():
     os.environ["NPRNN_BACKEND"] = "numpy"
+    workloads = [train_the_chapters_models]
+    if "--all-options" in sys.argv:
+        workloads.append(train_models_with_the_other_options)
     recorder = coverage.Coverage(include=[str(REFERENCE / "*.py")], data_file=None)
     recorder.start()
-    train_the_chapters_models()
+    for workload in workloads:
+        workload()
     recorder.stop()
     total_run = total = 0
     never = []
