@@ -5,26 +5,42 @@ array. ``get`` turns what a layer argument may hold (a name such as ``'glorot_un
 class name, a class, a Keras config dict, an instance or any callable ``f(shape, dtype)``)
 into one.
 
-=======================  ======================================================  ==================
-class (name)             rule                                                    Keras default for
-=======================  ======================================================  ==================
-``GlorotUniform``        U(-l, l), l = sqrt(6 / (fan_in + fan_out))              Dense, RNN kernel
-``Orthogonal``           Q of the QR decomposition of a normal matrix, columns'  recurrent kernel
-                         signs fixed by sign(diag(R)), times ``gain``
-``RandomUniform``        U(minval, maxval); ``'uniform'`` is U(-0.05, 0.05)      Embedding
-(``'uniform'``)
-``Zeros``                0                                                       biases
-``Ones``, ``Constant``   1, ``value``
-``Identity``             ``gain * I`` (2-D only)
-``RandomNormal``         N(mean, stddev^2)
-``TruncatedNormal``      N(mean, stddev^2) redrawn until within mean +- 2 stddev
-``VarianceScaling``      variance ``scale / n``, n = fan_in, fan_out or their mean
-``GlorotNormal``         VarianceScaling(1, 'fan_avg', 'truncated_normal')
-``HeNormal``             VarianceScaling(2, 'fan_in', 'truncated_normal')
-``HeUniform``            VarianceScaling(2, 'fan_in', 'uniform')
-``LecunNormal``          VarianceScaling(1, 'fan_in', 'truncated_normal')
-``LecunUniform``         VarianceScaling(1, 'fan_in', 'uniform')
-=======================  ======================================================  ==================
++------------------------+---------------------------------------------------+-------------------+
+| class (name)           | rule                                              | Keras default for |
++========================+===================================================+===================+
+| ``GlorotUniform``      | U(-l, l), l = sqrt(6 / (fan_in + fan_out))        | Dense, RNN kernel |
++------------------------+---------------------------------------------------+-------------------+
+| ``Orthogonal``         | Q of the QR decomposition of a normal matrix,     | recurrent kernel  |
+|                        | columns' signs fixed by sign(diag(R)), times      |                   |
+|                        | ``gain``                                          |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``RandomUniform``      | U(minval, maxval); ``'uniform'`` is               | Embedding         |
+| (``'uniform'``)        | U(-0.05, 0.05)                                    |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``Zeros``              | 0                                                 | biases            |
++------------------------+---------------------------------------------------+-------------------+
+| ``Ones``, ``Constant`` | 1, ``value``                                      |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``Identity``           | ``gain * I`` (2-D only)                           |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``RandomNormal``       | N(mean, stddev^2)                                 |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``TruncatedNormal``    | N(mean, stddev^2) redrawn until within            |                   |
+|                        | mean +- 2 stddev                                  |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``VarianceScaling``    | variance ``scale / n``, n = fan_in, fan_out or    |                   |
+|                        | their mean                                        |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``GlorotNormal``       | VarianceScaling(1, 'fan_avg', 'truncated_normal') |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``HeNormal``           | VarianceScaling(2, 'fan_in', 'truncated_normal')  |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``HeUniform``          | VarianceScaling(2, 'fan_in', 'uniform')           |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``LecunNormal``        | VarianceScaling(1, 'fan_in', 'truncated_normal')  |                   |
++------------------------+---------------------------------------------------+-------------------+
+| ``LecunUniform``       | VarianceScaling(1, 'fan_in', 'uniform')           |                   |
++------------------------+---------------------------------------------------+-------------------+
 
 Fans are computed as Keras' ``compute_fans``: a 2-D kernel (fan_in, fan_out); a 1-D shape
 (n,) has fan_in = fan_out = n; for more dimensions the leading ones are a receptive field

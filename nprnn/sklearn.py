@@ -384,7 +384,7 @@ class PadSequences(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Pad and truncate every sequence to ``maxlen_``: an array (n, maxlen_)."""
+        """Pad and truncate every sequence to ``maxlen_``: an array (n, ``maxlen_``)."""
         X = self._sequences(X, reset=False)
         maxlen = getattr(self, "maxlen_", None)
         if maxlen is None and self.maxlen is not None:

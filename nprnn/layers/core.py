@@ -164,7 +164,9 @@ class Dense(Layer):
     activation : {None, 'linear', 'sigmoid', 'tanh', 'relu', 'softmax'}
     use_bias : bool, default True
 
-    Shapes: x (N, D) -> (N, M); a 3-D input (N, T, D) is mapped along its last axis, as Keras
+    Shapes
+    ------
+    x (N, D) -> (N, M); a 3-D input (N, T, D) is mapped along its last axis, as Keras
     does. Weights ``[kernel (D, M) glorot-uniform, bias (M,) zeros]``; parameters D*M + M
     (the book's 9 = 8*1 + 1).
 

@@ -241,6 +241,12 @@ _CELLS = {cls.__name__: cls for cls in (SimpleRNNCell, LSTMCell, GRUCell)}
 class RNN(Layer):
     r"""A recurrent layer driving any cell over a sequence, as ``keras.layers.RNN(cell)``.
 
+    Inputs: a float array (N, T, D), or a :class:`~nprnn.layers.base.TokenInput` (from an
+    Embedding or a SparseOneHot), for which the projection is a row gather of
+    ``table Wx + b``. A mask (N, T) comes from ``Embedding(mask_zero=True)``, ``Masking``,
+    or the ``mask`` argument of an eager call; without one, every step is real (the book's
+    padding with 0 is an input like any other).
+
     Parameters
     ----------
     cell : SimpleRNNCell, LSTMCell or GRUCell
@@ -260,12 +266,6 @@ class RNN(Layer):
         With a mask: False (Keras' default) outputs at a masked step what was output at the
         step before (0 before the first unmasked step); True outputs zeros. The *states*
         are carried forward either way.
-
-    Inputs: a float array (N, T, D), or a :class:`~nprnn.layers.base.TokenInput` (from an
-    Embedding or a SparseOneHot), for which the projection is a row gather of
-    ``table Wx + b``. A mask (N, T) comes from ``Embedding(mask_zero=True)``, ``Masking``,
-    or the ``mask`` argument of an eager call; without one, every step is real (the book's
-    padding with 0 is an input like any other).
 
     Notes
     -----

@@ -22,17 +22,17 @@ class Bidirectional(Layer):
         mul:    y_f * y_b                       ave: (y_f + y_b) / 2
         None:   the list [y_f, y_b]
 
+    Weights, in Keras' order: the forward layer's, then the backward layer's (names
+    ``forward_<name>`` and ``backward_<name>``). A mask and the training flag go to both
+    layers; ``initial_state`` is split in halves, forward first. With ``return_state`` the
+    output is ``[merged, *forward_states, *backward_states]``.
+
     Parameters
     ----------
     layer : RNN (SimpleRNN, LSTM, GRU)
     merge_mode : {'concat', 'sum', 'mul', 'ave', None}, default 'concat'
     backward_layer : RNN, optional
         Default: a copy of ``layer``'s configuration with ``go_backwards`` flipped.
-
-    Weights, in Keras' order: the forward layer's, then the backward layer's (names
-    ``forward_<name>`` and ``backward_<name>``). A mask and the training flag go to both
-    layers; ``initial_state`` is split in halves, forward first. With ``return_state`` the
-    output is ``[merged, *forward_states, *backward_states]``.
     """
 
     default_name = "bidirectional"

@@ -5,8 +5,9 @@ trained with binary cross-entropy and RMSprop. Per batch the readable route
 (:meth:`nprnn.models.Sequential.train_step`) calls a dozen kernels from Python, one layer
 after another; at the chapter's sizes (N = 64, T = 100, H = 8) that Python glue costs as
 much as the arithmetic. :func:`train_epoch` runs the same maths -- the same compiled cores
-of :mod:`.simple_rnn`, :mod:`.lstm` and :mod:`.gru` -- for every batch of an epoch in one
-compiled call, writing into buffers allocated once::
+of :mod:`~nprnn.kernels.compiled.simple_rnn`, :mod:`~nprnn.kernels.compiled.lstm` and
+:mod:`~nprnn.kernels.compiled.gru` -- for every batch of an epoch in one compiled call,
+writing into buffers allocated once::
 
     a      = (table Wx + b)[ids]             input projection (row gather; masked: dense)
     h      = cell's forward core              all T steps

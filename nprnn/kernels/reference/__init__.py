@@ -29,17 +29,21 @@ Where each equation lives:
 * :mod:`.simple_rnn`, :mod:`.lstm`, :mod:`.gru` -- each cell's step pair, and its sequence
   pair (the driver called with that step):
 
-  ========================================  =====================================================
-  ``rnn_step_forward/backward``             SimpleRNN, ``h = f(a + h~ Wh)``; weights ``(Wh,)``
-  ``lstm_step_forward/backward``            LSTM, gates i, f, c, o; states (h, c); ``(Wh,)``
-  ``gru_step_forward/backward``             GRU ``reset_after=True``; ``(Wh, recurrent_bias)``
-  ``gru_reset_before_step_forward/...``     GRU ``reset_after=False``; ``(Wh,)``
-  ``rnn_forward``, ``lstm_forward``,        the sequence pairs: ``hidden, final_states, cache =
-  ``gru_forward``,                          forward(projected, initial_states, weights, mask,
-  ``gru_reset_before_forward``              recurrent_mask, ...)`` and ``dprojected,
-  (and their ``_backward``)                 dinitial_states, dweights = backward(dhidden,
-                                            dfinal_states, cache)``
-  ========================================  =====================================================
+  +---------------------------------------+-----------------------------------------------------+
+  | ``rnn_step_forward/backward``         | SimpleRNN, ``h = f(a + h~ Wh)``; weights ``(Wh,)``  |
+  +---------------------------------------+-----------------------------------------------------+
+  | ``lstm_step_forward/backward``        | LSTM, gates i, f, c, o; states (h, c); ``(Wh,)``    |
+  +---------------------------------------+-----------------------------------------------------+
+  | ``gru_step_forward/backward``         | GRU ``reset_after=True``; ``(Wh, recurrent_bias)``  |
+  +---------------------------------------+-----------------------------------------------------+
+  | ``gru_reset_before_step_forward/...`` | GRU ``reset_after=False``; ``(Wh,)``                |
+  +---------------------------------------+-----------------------------------------------------+
+  | ``rnn_forward``, ``lstm_forward``,    | the sequence pairs: ``hidden, final_states, cache = |
+  | ``gru_forward``,                      | forward(projected, initial_states, weights, mask,   |
+  | ``gru_reset_before_forward``          | recurrent_mask, ...)`` and ``dprojected,            |
+  | (and their ``_backward``)             | dinitial_states, dweights = backward(dhidden,       |
+  |                                       | dfinal_states, cache)``                             |
+  +---------------------------------------+-----------------------------------------------------+
 
   Recurrent dropout: ONE mask (N, H) per sequence, shared by all gates of a cell and applied
   to :math:`h_{t-1}` inside the recurrent products only (Keras 3 and 2 draw one per gate

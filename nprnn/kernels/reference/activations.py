@@ -1,14 +1,14 @@
 r"""Activation functions and their derivatives, written with the output where that is exact.
 
-==========  ===========================  ===================================
-name        :math:`f(z)`                 :math:`f'(z)` as computed
-==========  ===========================  ===================================
-linear      :math:`z`                    1
-tanh        :math:`\tanh z`              :math:`1 - f^2`
-sigmoid     :math:`1 / (1 + e^{-z})`     :math:`f (1 - f)`
-relu        :math:`\max(z, 0)`           :math:`[z > 0]`
-softmax     :math:`e^{z_i} / \sum_j e^{z_j}` (last axis)  Jacobian-vector product below
-==========  ===========================  ===================================
+=======  ============================================  =============================
+name     :math:`f(z)`                                  :math:`f'(z)` as computed
+=======  ============================================  =============================
+linear   :math:`z`                                     1
+tanh     :math:`\tanh z`                               :math:`1 - f^2`
+sigmoid  :math:`1 / (1 + e^{-z})`                      :math:`f (1 - f)`
+relu     :math:`\max(z, 0)`                            :math:`[z > 0]`
+softmax  :math:`e^{z_i} / \sum_j e^{z_j}` (last axis)  Jacobian-vector product below
+=======  ============================================  =============================
 """
 
 from __future__ import annotations

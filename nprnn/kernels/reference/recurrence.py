@@ -1,10 +1,11 @@
 r"""One sequence driver for every cell: run a step function over T steps, and back.
 
-A recurrent cell is a pair of pure step functions (:mod:`.simple_rnn`, :mod:`.lstm`,
-:mod:`.gru`). Every cell splits its maths in two parts: the *input projection*
-:math:`a_t = x_t W_x + b`, which does not depend on the state and is computed for all
-steps at once before the loop (one matrix product, or a row gather for token inputs), and the
-*recurrent step*, which does::
+A recurrent cell is a pair of pure step functions
+(:mod:`~nprnn.kernels.reference.simple_rnn`, :mod:`~nprnn.kernels.reference.lstm`,
+:mod:`~nprnn.kernels.reference.gru`). Every cell splits its maths in two parts: the *input
+projection* :math:`a_t = x_t W_x + b`, which does not depend on the state and is computed
+for all steps at once before the loop (one matrix product, or a row gather for token
+inputs), and the *recurrent step*, which does::
 
     states_t, cache_t = step_forward(a_t, *states_{t-1}, *weights, recurrent_mask=...)
     da_t, *dstates_{t-1}, *dweights_t = step_backward(*dstates_t, cache_t)
