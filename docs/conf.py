@@ -66,41 +66,25 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_custom_sections = ["Shapes"]
 
-# Docstrings of nprnn that are not valid reStructuredText yet: each entry rewrites one piece of
-# one docstring before napoleon reads it. The fix belongs in the docstring; an entry that no
-# longer matches fails the build (-W), so that it is deleted once the docstring is fixed.
-DOCSTRING_FIXES = {
-    # Free text inside the Parameters section is read as parameters.
-    "nprnn.layers.Dense": ("\nShapes: x (N, D)", "\nShapes\n------\nx (N, D)"),
-    # A bare name_ is a reStructuredText link.
-    "nprnn.sklearn.PadSequences.transform": ("(n, maxlen_)", "(n, ``maxlen_``)"),
-}
-_fixes_used = set()
 
+def _skip_namedtuple_fields(app, what, name, obj, skip, options):
+    """Leave out the field accessors of NamedTuples (the kernels' caches, TokenInput).
 
-def _fix_docstring(app, what, name, obj, options, lines):
-    if name not in DOCSTRING_FIXES:
-        return
-    old, new = DOCSTRING_FIXES[name]
-    text = "\n".join(lines)
-    if old in text:
-        lines[:] = text.replace(old, new).split("\n")
-        _fixes_used.add(name)
-
-
-def _report_stale_fixes(app, exception):
-    from sphinx.util import logging
-
-    if exception is None and app.builder.name == "html":
-        for name in sorted(set(DOCSTRING_FIXES) - _fixes_used):
-            logging.getLogger(__name__).warning(
-                "conf.py: DOCSTRING_FIXES[%r] no longer applies; delete it", name
-            )
+    Python gives each one only the docstring "Alias for field number N"; the class signature
+    already lists the fields with their types (their shapes are in the source comments).
+    Documented, they would add nothing but a target per field, and fields such as ``h0`` or
+    ``Wh`` recur in several caches, so that every ``h0`` written in a docstring type would be
+    an ambiguous cross-reference.
+    """
+    doc = getattr(obj, "__doc__", None) or ""
+    if what == "class" and doc.startswith("Alias for field number "):
+        return True
+    return None
 
 
 def setup(app):
-    app.connect("autodoc-process-docstring", _fix_docstring, priority=100)  # before napoleon
-    app.connect("build-finished", _report_stale_fixes)
+    app.connect("autodoc-skip-member", _skip_namedtuple_fields)
+
 
 # Markdown: $...$ maths in the notebooks and pages, tables, ::: fences.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
