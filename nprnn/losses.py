@@ -18,7 +18,7 @@ one per step, which is what Keras 3 requires there). The divisor is n, not
 
 When the model ends in ``Dense(1, activation='sigmoid')`` and the loss is binary
 cross-entropy, :class:`~nprnn.models.Sequential` takes the loss from the logits instead
-(:func:`nprnn.kernels.reference.sigmoid_binary_crossentropy`), as Keras does with the
+(:func:`nprnn.kernels.reference.losses.sigmoid_binary_crossentropy`), as Keras does with the
 TensorFlow backend, which does the same for a softmax output with categorical
 cross-entropy (``softmax(z)`` carries its logits z, and ``softmax_cross_entropy_with_logits``
 is used).

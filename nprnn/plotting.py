@@ -497,9 +497,9 @@ def rnn_hidden_states(model, x):
     r"""Every hidden state :math:`h_t`, t = 1 .. T, from :math:`h_0 = 0` (and :math:`c_0 = 0`).
 
     For the SimpleRNN :math:`h_t = \tanh(x_t W_x + h_{t-1} W_h + b)`; for an LSTM or a GRU,
-    its output :math:`h_t` (see :class:`~nprnn.layers.LSTMCell`,
-    :class:`~nprnn.layers.GRUCell`). Computed by the recurrent layer's own forward pass on a
-    float64 copy of its weights (see :class:`_Float64Chapter`).
+    its output :math:`h_t` (see :class:`~nprnn.layers.recurrent.LSTMCell`,
+    :class:`~nprnn.layers.recurrent.GRUCell`). Computed by the recurrent layer's own forward pass
+    on a float64 copy of its weights (see :class:`_Float64Chapter`).
 
     Parameters
     ----------
@@ -532,8 +532,9 @@ def hidden_state_gradients(model, x, y):
         dl/dh_t = dl/da_{t+1} Wh^T        for t < T    (h_t enters step t+1 only by Wh)
 
     The first two lines are the layers' own backward passes on float64 copies of the model
-    (:meth:`~nprnn.layers.Dense.backward_from_preactivation`, then the recurrent layer's
-    backpropagation through time, the kernel :func:`~nprnn.kernels.reference.rnn_backward`).
+    (:meth:`~nprnn.layers.core.Dense.backward_from_preactivation`, then the recurrent layer's
+    backpropagation through time, the kernel
+    :func:`~nprnn.kernels.reference.simple_rnn.rnn_backward`).
     Each step back multiplies by :math:`\mathrm{diag}(1 - h_{t+1}^2)\, W_h^T`, whose norm
     below 1 makes the gradient shrink geometrically going back in time: the vanishing
     gradient that motivates the LSTM.

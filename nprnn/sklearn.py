@@ -302,10 +302,11 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
 class PadSequences(TransformerMixin, BaseEstimator):
     """``pad_sequences`` as a scikit-learn transformer: ragged token lists -> (n, maxlen) ids.
 
-    Parameters are those of :func:`nprnn.utils.pad_sequences` (Keras' semantics: padding and
-    truncation at the front by default, so the book's ``maxlen=100`` keeps each review's last
-    100 tokens). ``maxlen=None`` pads to the longest sequence seen in ``fit`` (``maxlen_``).
-    Accepts a list of lists, an object array of sequences (``imdb.load_data``) or a 2-D array.
+    Parameters are those of :func:`nprnn.utils.sequence.pad_sequences` (Keras' semantics:
+    padding and truncation at the front by default, so the book's ``maxlen=100`` keeps each
+    review's last 100 tokens). ``maxlen=None`` pads to the longest sequence seen in ``fit``
+    (``maxlen_``). Accepts a list of lists, an object array of sequences (``imdb.load_data``) or
+    a 2-D array.
     """
 
     def __init__(self, maxlen=100, padding="pre", truncating="pre", value=0, dtype="int32"):

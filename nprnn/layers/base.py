@@ -12,10 +12,10 @@ or a layer called eagerly on user arrays (:meth:`Layer.__call__`). ``forward`` a
 ``backward`` trust their arguments.
 
 Token inputs travel without being expanded. An Embedding's output, and a
-:class:`~nprnn.utils.SparseOneHot` input, reach the next layer as a :class:`TokenInput`
+:class:`~nprnn.utils.categorical.SparseOneHot` input, reach the next layer as a :class:`TokenInput`
 (ids plus the table whose rows they select; for a one-hot the table is the identity). A
 recurrent layer then projects the *table* once and gathers rows of it
-(:func:`~nprnn.kernels.reference.gathered_projection_forward`), and its backward pass returns
+(:func:`~nprnn.kernels.reference.dense.gathered_projection_forward`), and its backward pass returns
 a :class:`ProjectionGradient` instead of an (N, T, E) array. Any other layer receives the
 expanded array.
 """
@@ -79,7 +79,7 @@ class ProjectionGradient(NamedTuple):
     r"""Gradient reaching a :class:`TokenInput`'s table through projections of its rows.
 
     Each term ``(G, W)`` says that rows of ``table W`` received gradient G (V, M), so the
-    table receives :math:`G W^T` (:func:`~nprnn.kernels.reference.projected_rows_backward`);
+    table receives :math:`G W^T` (:func:`~nprnn.kernels.reference.dense.projected_rows_backward`);
     a Bidirectional layer sends two terms, one per direction.
     """
 

@@ -72,7 +72,7 @@ class Embedding(Layer):
     embeddings_initializer : default 'uniform', U(-0.05, 0.05) as in Keras.
     mask_zero : bool, default False
         If True, id 0 is padding: the layer emits the mask ``ids != 0`` (N, T), and the
-        recurrent layers after it skip the padded steps (see :class:`~nprnn.layers.RNN`).
+        recurrent layers after it skip the padded steps (see :class:`~nprnn.layers.recurrent.RNN`).
         The book does not use it: with ``mask_zero=False`` id 0 is an ordinary row, trained
         like any other, and the padding is a real input.
 
@@ -82,9 +82,9 @@ class Embedding(Layer):
     Notes
     -----
     Backward: :math:`dE[v] = \sum_{(n,t): ids[n,t] = v} dout[n, t]`, a scatter-add
-    (:func:`~nprnn.kernels.reference.embedding_backward`); a repeated id accumulates. When a
+    (:func:`~nprnn.kernels.reference.dense.embedding_backward`); a repeated id accumulates. When a
     recurrent layer took the ids directly, it sends the gradient of the projected rows, G,
-    and :math:`dE = G W_x^T` (:func:`~nprnn.kernels.reference.projected_rows_backward`).
+    and :math:`dE = G W_x^T` (:func:`~nprnn.kernels.reference.dense.projected_rows_backward`).
     """
 
     default_name = "embedding"
@@ -172,11 +172,11 @@ class Dense(Layer):
 
     Notes
     -----
-    Forward :func:`~nprnn.kernels.reference.dense_forward` then
-    :func:`~nprnn.kernels.reference.activation_forward`; backward the two in reverse. The
-    pre-activation ``z = x W + b`` is kept, so that a sigmoid (softmax) output trained with
-    binary (categorical) cross-entropy takes the exact gradient ``sigmoid(z) - y`` with
-    respect to z (:meth:`backward_from_preactivation`) instead of dividing by a saturated
+    Forward :func:`~nprnn.kernels.reference.dense.dense_forward` then
+    :func:`~nprnn.kernels.reference.activations.activation_forward`; backward the two in
+    reverse. The pre-activation ``z = x W + b`` is kept, so that a sigmoid (softmax) output
+    trained with binary (categorical) cross-entropy takes the exact gradient ``sigmoid(z) - y``
+    with respect to z (:meth:`backward_from_preactivation`) instead of dividing by a saturated
     probability. A mask passes through unchanged.
     """
 
@@ -229,7 +229,8 @@ class Dense(Layer):
         return self.backward_from_preactivation(dz, need_input_gradient)
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        """Backward from dL/dz, z = x W + b (:func:`~nprnn.kernels.reference.dense_backward`)."""
+        """Backward from dL/dz, z = x W + b
+        (:func:`~nprnn.kernels.reference.dense.dense_backward`)."""
         x = self._cache[0]
         dx, dW, db = kernels.active().dense_backward(dz, x, self.weights[0], need_input_gradient)
         self.grads[0][...] = dW

@@ -14,7 +14,7 @@ everything that does not depend on the cell:
 
 The time loop itself is a kernel: ``kernels.active().rnn_forward`` (or ``lstm_forward``,
 ``gru_forward``) -- under the NumPy backend the reference, which calls the cell's step
-function once per step through :func:`~nprnn.kernels.reference.recurrence_forward`.
+function once per step through :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`.
 
 Dropout, Keras 3 semantics: ``dropout`` p multiplies the inputs x by a mask
 :math:`m \in \{0, 1/(1-p)\}^{N \times D}` and ``recurrent_dropout`` q multiplies
@@ -110,7 +110,8 @@ class SimpleRNNCell(_Cell):
     r"""One step of a SimpleRNN: :math:`h_t = f(x_t W_x + h_{t-1} W_h + b)`.
 
     Weights ``kernel`` (D, H), ``recurrent_kernel`` (H, H), ``bias`` (H,): one bias, as in
-    Keras (4072 = 500*8 + 8*8 + 8). Step: :func:`~nprnn.kernels.reference.rnn_step_forward`.
+    Keras (4072 = 500*8 + 8*8 + 8). Step:
+    :func:`~nprnn.kernels.reference.simple_rnn.rnn_step_forward`.
     """
 
 
@@ -126,7 +127,7 @@ class LSTMCell(_Cell):
     Weights ``kernel`` (D, 4H), ``recurrent_kernel`` (H, 4H), ``bias`` (4H,): the book's
     LSTM(8) after Embedding(500, 16) has 16*32 + 8*32 + 32 = 800 parameters.
     ``unit_forget_bias=True`` (Keras' default) starts the forget gate's bias at 1.
-    Step: :func:`~nprnn.kernels.reference.lstm_step_forward`.
+    Step: :func:`~nprnn.kernels.reference.lstm.lstm_step_forward`.
     """
 
     gates = 4
@@ -178,8 +179,8 @@ class GRUCell(_Cell):
     ``reset_after=False`` (Keras 2.2's layout, one bias (3H,)): ``hh = tanh(a_h + (r * h)
     W_h[:, 2H:])``. The book's GRU(8) after Embedding(500, 16) has
     16*24 + 8*24 + 2*24 = 624 parameters. Steps:
-    :func:`~nprnn.kernels.reference.gru_step_forward`,
-    :func:`~nprnn.kernels.reference.gru_reset_before_step_forward`.
+    :func:`~nprnn.kernels.reference.gru.gru_step_forward`,
+    :func:`~nprnn.kernels.reference.gru.gru_reset_before_step_forward`.
     """
 
     gates = 3
@@ -270,8 +271,8 @@ class RNN(Layer):
     Notes
     -----
     Forward: ``a = x Wx + b`` for all steps at once
-    (:func:`~nprnn.kernels.reference.dense_forward` or
-    :func:`~nprnn.kernels.reference.gathered_projection_forward`), then the cell's sequence
+    (:func:`~nprnn.kernels.reference.dense.dense_forward` or
+    :func:`~nprnn.kernels.reference.dense.gathered_projection_forward`), then the cell's sequence
     kernel. Backward: full backpropagation through time from every returned output and
     state, then the projection's backward (``dWx = sum_t x_t^T da_t``, ``db = sum da``).
     """

@@ -1,6 +1,6 @@
 r"""Compiled GRU sequence pairs, Keras 3's two variants (gate order z, r, h).
 
-Twins of :func:`nprnn.kernels.reference.gru_forward` / ``gru_backward`` (``reset_after=True``)
+Twins of :func:`nprnn.kernels.reference.gru.gru_forward` / ``gru_backward`` (``reset_after=True``)
 and ``gru_reset_before_forward`` / ``gru_reset_before_backward`` (``reset_after=False``). The
 forward keeps h as (H, N) and stores, time-major, the gates after their activations
 ``gates[t] = [z | r | hh]`` (3H, N), and for ``reset_after=True`` the recurrent candidate
@@ -236,7 +236,7 @@ def _kinds(activation, recurrent_activation):
 
 def gru_forward(projected, initial_states, weights, mask=None, recurrent_mask=None,
                 activation="tanh", recurrent_activation="sigmoid"):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.gru_forward` (``reset_after=True``).
+    r"""Compiled twin of :func:`nprnn.kernels.reference.gru.gru_forward` (``reset_after=True``).
 
     Same arguments and results (weights ``(Wh, recurrent_bias)``), computed in the dtype of
     ``projected``; activations other than tanh, sigmoid, relu, linear run the reference.
@@ -251,9 +251,9 @@ def gru_forward(projected, initial_states, weights, mask=None, recurrent_mask=No
 
 
 def gru_backward(dhidden, dfinal_states, cache):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.gru_backward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.gru.gru_backward`.
 
-    The equations of :func:`nprnn.kernels.reference.gru_step_backward` from t = T down to 1;
+    The equations of :func:`nprnn.kernels.reference.gru.gru_step_backward` from t = T down to 1;
     dWh and the recurrent bias gradient are summed per sequence over t, then over n in order.
     Returns ``(dprojected, (dh0,), (dWh, drecurrent_bias))``.
     """
@@ -265,7 +265,7 @@ def gru_backward(dhidden, dfinal_states, cache):
 def gru_reset_before_forward(projected, initial_states, weights, mask=None,
                              recurrent_mask=None, activation="tanh",
                              recurrent_activation="sigmoid"):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.gru_reset_before_forward`
+    r"""Compiled twin of :func:`nprnn.kernels.reference.gru.gru_reset_before_forward`
     (``reset_after=False``, weights ``(Wh,)``)."""
     kind, rkind = _kinds(activation, recurrent_activation)
     if kind is None or rkind is None:
@@ -277,7 +277,7 @@ def gru_reset_before_forward(projected, initial_states, weights, mask=None,
 
 
 def gru_reset_before_backward(dhidden, dfinal_states, cache):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.gru_reset_before_backward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.gru.gru_reset_before_backward`.
 
     Returns ``(dprojected, (dh0,), (dWh,))``.
     """

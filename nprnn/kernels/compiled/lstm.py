@@ -1,6 +1,6 @@
 r"""Compiled LSTM sequence pair (gate order i, f, c, o as Keras).
 
-Twins of :func:`nprnn.kernels.reference.lstm_forward` / ``lstm_backward``. The forward
+Twins of :func:`nprnn.kernels.reference.lstm.lstm_forward` / ``lstm_backward``. The forward
 keeps h and c as (H, N) and stores, time-major, what the backward reads: the four gates
 after their activations ``gates[t]`` (4H, N), ``f_act(c_t)`` and the cell states ``c_t``
 (H, N each), so that the backward recomputes nothing.
@@ -99,7 +99,7 @@ def _forward_core(projected, Wh, h0, c0, mask, has_mask, rm, has_rm, kind, rkind
 
 def lstm_forward(projected, initial_states, weights, mask=None, recurrent_mask=None,
                  activation="tanh", recurrent_activation="sigmoid"):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.lstm_forward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.lstm.lstm_forward`.
 
     Same arguments and results, computed in the dtype of ``projected``; activations other
     than tanh, sigmoid, relu, linear run the reference.
@@ -185,9 +185,9 @@ def _backward_core(dhidden, has_dhidden, dh, dc, c, dprojected, dWh, acc, per_se
 
 
 def lstm_backward(dhidden, dfinal_states, cache):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.lstm_backward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.lstm.lstm_backward`.
 
-    The equations of :func:`nprnn.kernels.reference.lstm_step_backward`, from t = T down to
+    The equations of :func:`nprnn.kernels.reference.lstm.lstm_step_backward`, from t = T down to
     1, with the mask's split of each state gradient between the step and the carry. dWh is
     summed per sequence over t, then over n in order (bitwise reproducible). Returns
     ``(dprojected, (dh0, dc0), (dWh,))``.

@@ -19,7 +19,7 @@ def _rmsprop_core(param, grad, velocity, new_param, new_velocity, lr, rho, eps):
 
 
 def rmsprop_update(param, grad, velocity, learning_rate, rho, epsilon):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.rmsprop_update`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.optimizers.rmsprop_update`.
 
     .. math::
 

@@ -72,7 +72,7 @@ def _gather_core(table, ids, out):
 
 
 def gather_rows(table, ids):
-    """Compiled twin of :func:`nprnn.kernels.reference.gather_rows`.
+    """Compiled twin of :func:`nprnn.kernels.reference.dense.gather_rows`.
 
     ``out[n, t] = table[ids[n, t]]``: table (V, C), integer ids (N, T) (any shape, any
     integer dtype) -> (N, T, C) in the table's dtype.
@@ -111,7 +111,7 @@ def _scatter_core(values, ids, out):
 
 
 def scatter_add_rows(values, ids, num_rows):
-    """Compiled twin of :func:`nprnn.kernels.reference.scatter_add_rows`.
+    """Compiled twin of :func:`nprnn.kernels.reference.dense.scatter_add_rows`.
 
     ``out[v] = sum over (n, t) with ids[n, t] == v of values[n, t]``: values (N, T, C),
     ids (N, T) -> (num_rows, C) in the dtype of ``values``. Repeated ids accumulate, in
@@ -153,7 +153,7 @@ def embedding_backward(dout, ids, vocabulary_size):
 
 
 def gathered_projection_forward(table, ids, W, b):
-    r"""Twin of :func:`nprnn.kernels.reference.gathered_projection_forward`:
+    r"""Twin of :func:`nprnn.kernels.reference.dense.gathered_projection_forward`:
     ``a[n, t] = (table W + b)[ids[n, t]]`` (``table`` None for the identity), with the
     compiled :func:`gather_rows`. Returns (N, T, M)."""
     projected_table = W if table is None else table @ W
@@ -163,7 +163,7 @@ def gathered_projection_forward(table, ids, W, b):
 
 
 def gathered_projection_backward(dprojected, ids, table, W):
-    r"""Twin of :func:`nprnn.kernels.reference.gathered_projection_backward`, with the
+    r"""Twin of :func:`nprnn.kernels.reference.dense.gathered_projection_backward`, with the
     compiled :func:`scatter_add_rows`: ``G = scatter(da)`` (V, M), ``dW = table^T G`` (G for
     the identity), ``db = sum_v G[v]``. Returns ``(G, dW, db)``."""
     num_rows = W.shape[0] if table is None else table.shape[0]

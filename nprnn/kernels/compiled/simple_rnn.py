@@ -1,6 +1,6 @@
 r"""Compiled SimpleRNN sequence pair: :math:`h_t = f(a_t + (h_{t-1} \odot m) W_h)`.
 
-Twins of :func:`nprnn.kernels.reference.rnn_forward` / ``rnn_backward`` (same signatures,
+Twins of :func:`nprnn.kernels.reference.simple_rnn.rnn_forward` / ``rnn_backward`` (same signatures,
 masks and recurrent mask included). The forward runs in blocks of sequences (256, or 128 per
 thread when :data:`~nprnn.kernels.compiled.switches.PARALLEL_MIN_BATCH` is set), each block
 with its state kept as (H, B).
@@ -109,7 +109,7 @@ def _forward_parallel(projected, Wh, h0, hidden, mask, has_mask, rm, has_rm, kin
 
 def rnn_forward(projected, initial_states, weights, mask=None, recurrent_mask=None,
                 activation="tanh"):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.rnn_forward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.simple_rnn.rnn_forward`.
 
     :math:`h_t = f(a_t + (h_{t-1} \odot m) W_h)` for t = 1..T; a masked step carries
     :math:`h_{t-1}`. Same arguments and results; everything is computed in the dtype of
@@ -185,7 +185,7 @@ def _backward_core(dhidden, has_dhidden, dh_T, c, dprojected, dWh, dh0, acc, per
 
 
 def rnn_backward(dhidden, dfinal_states, cache):
-    r"""Compiled twin of :func:`nprnn.kernels.reference.rnn_backward`.
+    r"""Compiled twin of :func:`nprnn.kernels.reference.simple_rnn.rnn_backward`.
 
     From t = T down to 1 (:math:`\kappa_t` the mask, :math:`\tilde h = h_{t-1} \odot m`)::
 

@@ -249,7 +249,7 @@ def gru_reset_before_step_backward(dh_next, cache):
 def gru_forward(projected, initial_states, weights, mask=None, recurrent_mask=None,
                 activation="tanh", recurrent_activation="sigmoid"):
     r"""A GRU (``reset_after=True``) over a whole sequence: :func:`gru_step_forward` for
-    t = 1..T, through :func:`~nprnn.kernels.reference.recurrence_forward`.
+    t = 1..T, through :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`.
 
     Parameters
     ----------

@@ -141,7 +141,7 @@ def lstm_forward(projected, initial_states, weights, mask=None, recurrent_mask=N
                  activation="tanh", recurrent_activation="sigmoid"):
     r"""An LSTM over a whole sequence: :func:`lstm_step_forward` for t = 1..T.
 
-    Calls the step through :func:`~nprnn.kernels.reference.recurrence_forward`, which
+    Calls the step through :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`, which
     carries both states (h and c) through masked steps.
 
     Parameters

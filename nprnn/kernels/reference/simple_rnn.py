@@ -5,7 +5,7 @@ The SimpleRNN has ONE bias, as in Keras (the book's 4072 = 500*8 + 8*8 + 8)::
     h_t = f(x_t Wx + h_{t-1} Wh + b),    h_0 = 0,    f = tanh by default
 
 split into the input projection ``a_t = x_t Wx + b`` (all t at once, by
-:func:`~nprnn.kernels.reference.dense_forward` or a row gather) and the recurrent step
+:func:`~nprnn.kernels.reference.dense.dense_forward` or a row gather) and the recurrent step
 ``h_t = f(a_t + h_{t-1} Wh)`` below.
 """
 
@@ -89,7 +89,7 @@ def rnn_forward(projected, initial_states, weights, mask=None, recurrent_mask=No
     r"""A SimpleRNN over a whole sequence: :math:`h_t = f(a_t + h_{t-1} W_h)`, t = 1..T.
 
     Calls :func:`rnn_step_forward` once per step through
-    :func:`~nprnn.kernels.reference.recurrence_forward`.
+    :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`.
 
     Parameters
     ----------
