@@ -82,8 +82,28 @@ def _skip_namedtuple_fields(app, what, name, obj, skip, options):
     return None
 
 
+def _clear_html_output(app):
+    """Start every HTML build from an empty output folder, as CI does.
+
+    Sphinx leaves the pages of deleted sources in place, and viewcode rewrites a module's
+    source page only when the module changed: such stale pages keep old sidebars whose
+    anchors may no longer exist, and check_links.py reads every page of the folder.
+    """
+    if app.builder.format != "html":
+        return
+    outdir, doctrees = Path(app.outdir), Path(app.doctreedir)
+    for child in outdir.iterdir() if outdir.is_dir() else ():
+        if child == doctrees:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_namedtuple_fields)
+    app.connect("builder-inited", _clear_html_output)
 
 
 # Markdown: $...$ maths in the notebooks and pages, tables, ::: fences.
