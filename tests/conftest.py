@@ -26,6 +26,23 @@ def backend(request):
 
 
 @pytest.fixture
+def numba_backend():
+    previous = config.backend()
+    config.set_backend("numba")
+    yield
+    config.set_backend(previous)
+
+
+@pytest.fixture(params=["float64", "float32"])
+def floatx(request):
+    """Run a test once in float64 and once in float32."""
+    previous = config.floatx()
+    config.set_floatx(request.param)
+    yield request.param
+    config.set_floatx(previous)
+
+
+@pytest.fixture
 def numpy_backend():
     previous = config.backend()
     config.set_backend("numpy")

@@ -16,22 +16,6 @@ from nprnn import _fused, callbacks, config, layers
 V, E, T = 40, 6, 12
 
 
-@pytest.fixture
-def numba_backend():
-    previous = config.backend()
-    config.set_backend("numba")
-    yield
-    config.set_backend(previous)
-
-
-@pytest.fixture(params=["float64", "float32"])
-def floatx(request):
-    previous = config.floatx()
-    config.set_floatx(request.param)
-    yield request.param
-    config.set_floatx(previous)
-
-
 def data(count=150, seed=0):
     rng = np.random.default_rng(seed)
     ids = rng.integers(0, V, size=(count, T))

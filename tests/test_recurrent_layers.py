@@ -11,27 +11,11 @@ import numpy as np
 import pytest
 
 import nprnn as keras
-from nprnn import config, layers
+from nprnn import layers
 from nprnn.gradcheck import check_model
 
 V, E, T, N = 13, 4, 7, 5
 TOLERANCE = 1e-6
-
-
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request):
-    previous = config.backend()
-    config.set_backend(request.param)
-    yield request.param
-    config.set_backend(previous)
-
-
-@pytest.fixture
-def float64():
-    previous = config.floatx()
-    config.set_floatx("float64")
-    yield
-    config.set_floatx(previous)
 
 
 def token_data(seed=0, pad=2):
