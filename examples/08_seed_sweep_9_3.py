@@ -69,8 +69,7 @@ def main():
             keras.utils.set_random_seed(seed)
             model = _common.build_9_3_model(name)
             with contextlib.redirect_stdout(io.StringIO()):  # one line per run, not per epoch
-                checkpoint = _common.checkpoint_path(
-                    model, output_dir / f"seed-sweep-9-3-{name}.h5")
+                checkpoint = output_dir / f"seed-sweep-9-3-{name}.h5"
                 history, early_stopping, seconds = _common.compile_and_fit(
                     model, data.train_seq, data.train_target, (data.val_seq, data.val_target),
                     checkpoint, epochs)

@@ -216,23 +216,6 @@ def model_list(text, allowed=MODELS_9_3):
     return names
 
 
-def checkpoint_path(model, path):
-    """``path`` (the book's ``.h5`` name), or the same name with nprnn's native ``.npz``
-    suffix when nprnn cannot write ``model`` in Keras' HDF5 layout (nprnn.interop raises
-    KerasCompatibilityError for a layer it has no Keras config for); says so when it swaps.
-    """
-    from nprnn import interop
-
-    try:
-        interop.keras_model_config(model)
-    except interop.KerasCompatibilityError as error:
-        native = Path(path).with_suffix(".npz")
-        print(f"note: {error}: nprnn cannot write this model as .h5 yet, so the checkpoint "
-              f"is {native.name} (nprnn's native format) instead of {Path(path).name}")
-        return native
-    return Path(path)
-
-
 def run_9_3_model(name, data, output_dir, epochs, args):
     """Train one 9-3 model with the book's settings, plot its loss curves, evaluate the
     reloaded checkpoint on the test set (as the book does for the 2xLSTM model), and write
@@ -246,7 +229,7 @@ def run_9_3_model(name, data, output_dir, epochs, args):
     print(f"\n{'-' * 30} {LABELS_9_3[name]} {'-' * 30}")
     model = build_9_3_model(name)
     model.summary()
-    checkpoint = checkpoint_path(model, output_dir / f"best-{name}-model.h5")
+    checkpoint = output_dir / f"best-{name}-model.h5"
     history, early_stopping, fit_seconds = compile_and_fit(
         model, data.train_seq, data.train_target, (data.val_seq, data.val_target),
         checkpoint, epochs)

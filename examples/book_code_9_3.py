@@ -28,10 +28,6 @@ The set-up block (not in the book) only arranges the surroundings, as in book_co
 * The working directory becomes the output folder, so the book's checkpoint files
   (``best-lstm-model.h5``, ``best-dropout-model.h5``, ``best-2rnn-model.h5``,
   ``best-gru-model.h5``) land there.
-* While nprnn cannot write LSTM and GRU models in Keras' HDF5 layout (nprnn.interop raises
-  KerasCompatibilityError), ``model.save('x.h5')`` of such a model writes nprnn's native
-  ``x.npz`` instead, and ``keras.models.load_model('x.h5')`` reads that ``x.npz`` when it is
-  the newer file. Once nprnn writes those models as ``.h5``, nothing is swapped.
 * ``--quick`` (a smoke test): load_data returns 2,500 training and 1,000 test reviews and
   every ``fit`` stops after 2 epochs; the book's cells are not touched.
 * ``--seed`` seeds nprnn (the book's TF 2.3-2.9 versions do not seed; by default neither
@@ -50,7 +46,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import nprnn  # noqa: E402
-from nprnn import interop as _interop  # noqa: E402
 from nprnn.datasets import imdb as _imdb  # noqa: E402
 
 _arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -85,37 +80,6 @@ def _show(*args, **kwargs):
 
 plt.show = _show
 
-_save, _load_model = nprnn.Sequential.save, nprnn.models.load_model
-
-
-def _native_twin(filepath):
-    """'best-lstm-model.h5' -> 'best-lstm-model.npz'."""
-    return Path(str(filepath)[:-len(".h5")] + ".npz")
-
-
-def _save_or_native(self, filepath, *args, **kwargs):
-    """model.save('x.h5'), or nprnn's native x.npz when nprnn cannot write the model as .h5."""
-    if str(filepath).endswith(".h5"):
-        try:
-            _interop.keras_model_config(self)
-        except _interop.KerasCompatibilityError:
-            filepath = _native_twin(filepath)
-    return _save(self, filepath, *args, **kwargs)
-
-
-def _load_model_or_native(filepath, *args, **kwargs):
-    """keras.models.load_model('x.h5'), reading x.npz when _save_or_native wrote it last."""
-    native = _native_twin(filepath) if str(filepath).endswith(".h5") else None
-    if native is not None and native.is_file() and (
-            not Path(filepath).is_file()
-            or native.stat().st_mtime >= Path(filepath).stat().st_mtime):
-        print(f"[load_model({str(filepath)!r}) -> {native.name}: nprnn cannot write this "
-              f"model as .h5 yet]")
-        filepath = native
-    return _load_model(filepath, *args, **kwargs)
-
-
-nprnn.Sequential.save, nprnn.models.load_model = _save_or_native, _load_model_or_native
 
 if _args.quick:
     _load_data, _fit = _imdb.load_data, nprnn.Sequential.fit

@@ -140,9 +140,6 @@ def chapter_9_3_report(args, processes, output_dir):
                  f"a checkpoint every epoch (no save_best_only), so its 0.8019 is the last "
                  f"epoch's model; the notebook's later runs, with save_best_only, give "
                  f"{low:.4f}-{high:.4f}.")
-    if any(result["checkpoint"].endswith(".npz") for result in results.values()):
-        notes.append("- Checkpoints are nprnn's native .npz: this nprnn cannot yet write LSTM/"
-                     "GRU models in Keras' .h5 layout (nprnn.interop.KerasCompatibilityError).")
     notes.append("- time: the model's part of its process (training, checkpoints, reloading, "
                  "test evaluation); fit: model.fit alone.")
     if args.quick:

@@ -157,8 +157,8 @@ def test_example_runs_quick_and_writes_its_pngs(case, environment, tmp_path):
         assert (output / "best-simplernn-model.h5").is_file()
         assert (output / "best-embedding-model.h5").is_file()
     if script == "book_code_9_3.py":
-        for name in ("lstm", "dropout", "2rnn", "gru"):  # .npz while .h5 cannot hold them
-            assert {p.suffix for p in output.glob(f"best-{name}-model.*")} & {".h5", ".npz"}
+        for name in ("lstm", "dropout", "2rnn", "gru"):  # the book's checkpoint names
+            assert (output / f"best-{name}-model.h5").is_file()
         assert "Total params: 9,353" in completed.stdout  # model3.summary()
         assert "Total params: 8,633" in completed.stdout  # model4.summary()
         # the last cell: print(rnn_model.evaluate(test_seq, test_target))
