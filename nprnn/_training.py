@@ -47,10 +47,22 @@ def compute_setting():
         if not config.deterministic():
             yield
             return
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             yield
+
+
+_controller = None
+
+
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once (finding them takes
+    milliseconds, which a loop of ``fit(epochs=1)`` calls would pay every time)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
 
 
 @contextlib.contextmanager
