@@ -13,8 +13,8 @@ It works in a scratch copy of the committed tree (``git archive HEAD``), writes 
 configuration there (mutmut reads it from ``setup.cfg``), and prints the score: killed /
 (killed + survived), timeouts counted as killed.
 
-Mutated: ``nprnn/optimizers.py`` and ``nprnn/kernels/reference.py``. Not mutated:
-``nprnn/kernels/compiled.py``: mutmut swaps each function for a Python trampoline that
+Mutated: ``nprnn/optimizers.py`` and every module of the reference kernels
+(``nprnn/kernels/reference/``). Not mutated: ``nprnn/kernels/compiled/``: mutmut swaps each function for a Python trampoline that
 chooses the mutant at run time, which Numba cannot compile; the compiled kernels are tested
 equal to the reference (``tests/test_compiled_kernels.py``), so a maths mutant of the
 reference that those tests notice stands for the same mutant of its twin.
@@ -31,9 +31,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MUTATED = ["nprnn/optimizers.py", "nprnn/kernels/reference.py"]
+MUTATED = ["nprnn/optimizers.py", *sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "nprnn" / "kernels" / "reference").glob("*.py"))]
 TESTS = ["tests/test_optimizers.py", "tests/test_reference_kernels.py",
-         "tests/test_layers.py", "tests/test_gradcheck.py", "tests/test_keras_parity.py"]
+         "tests/test_layers.py", "tests/test_gradcheck.py", "tests/test_keras_parity.py",
+         "tests/test_recurrent_layers.py", "tests/test_mutants.py"]
 
 
 def configuration() -> str:
