@@ -14,8 +14,9 @@ configuration there (mutmut reads it from ``setup.cfg``), and prints the score: 
 (killed + survived), timeouts counted as killed.
 
 Mutated: ``nprnn/optimizers.py`` and every module of the reference kernels
-(``nprnn/kernels/reference/``). Not mutated: ``nprnn/kernels/compiled/``: mutmut swaps each function for a Python trampoline that
-chooses the mutant at run time, which Numba cannot compile; the compiled kernels are tested
+(``nprnn/kernels/reference/``). Not mutated: ``nprnn/kernels/compiled/``: mutmut swaps each
+function for a Python trampoline that chooses the mutant at run time, which Numba cannot
+compile; the compiled kernels are tested
 equal to the reference (``tests/test_compiled_kernels.py``), so a maths mutant of the
 reference that those tests notice stands for the same mutant of its twin.
 """
