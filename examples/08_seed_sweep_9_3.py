@@ -28,23 +28,10 @@ import nprnn as keras
 from nprnn import plotting
 
 
-def seed_list(text):
-    seeds = []
-    for part in text.split(","):
-        if "-" in part:
-            first, last = part.split("-")
-            seeds.extend(range(int(first), int(last) + 1))
-        elif part:
-            seeds.append(int(part))
-    if not seeds:
-        raise ValueError("expected seeds such as 1-5 or 1,2,5")
-    return seeds
-
-
 def main():
     arguments = _common.parser(__doc__)
     _common.add_epochs_argument(arguments)
-    arguments.add_argument("--seeds", type=seed_list, default=None,
+    arguments.add_argument("--seeds", type=_common.seed_list, default=None,
                            help="seeds to run, e.g. 1-5 or 1,4,9 (default 1-5; quick: 1-2)")
     arguments.add_argument("--models", type=_common.model_list,
                            default=list(_common.MODELS_9_3),

@@ -339,3 +339,17 @@ def word_list(num_words=NUM_WORDS):
         index = imdb.get_word_index()
         words = [imdb.decode_review([i], index) for i in range(num_words)]
     return words
+
+
+def seed_list(text):
+    """``'1-5'`` -> [1, 2, 3, 4, 5]; ``'1,4,9'`` -> [1, 4, 9] (the seed sweeps' --seeds)."""
+    seeds = []
+    for part in text.split(","):
+        if "-" in part:
+            first, last = part.split("-")
+            seeds.extend(range(int(first), int(last) + 1))
+        elif part:
+            seeds.append(int(part))
+    if not seeds:
+        raise ValueError("expected seeds such as 1-10 or 1,2,5")
+    return seeds
