@@ -353,3 +353,63 @@ def seed_list(text):
     if not seeds:
         raise ValueError("expected seeds such as 1-10 or 1,2,5")
     return seeds
+
+
+def book_setup(doc, figure_names):
+    """The set-up of ``book_code.py`` and ``book_code_9_3.py`` (not in the book).
+
+    Parses ``[--quick] [--output-dir DIR] [--data-dir DIR] [--seed N]``; makes the output
+    folder the working directory (the book's checkpoint files land there); makes
+    ``plt.show()`` save the current figure there as the next of ``figure_names`` and close
+    it; with ``--quick``, ``imdb.load_data`` returns 2,500 training and 1,000 test reviews
+    and every ``fit`` stops after 2 epochs. Returns the parsed arguments.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import nprnn
+    from nprnn.datasets import imdb
+
+    arguments = argparse.ArgumentParser(description=doc.split("\n")[0])
+    arguments.add_argument("--quick", action="store_true")
+    arguments.add_argument("--output-dir", type=Path, default=Path("outputs"))
+    arguments.add_argument("--data-dir", type=Path, default=None)
+    arguments.add_argument("--seed", type=int, default=None)
+    args = arguments.parse_args()
+    if args.data_dir is not None:
+        os.environ["NPRNN_DATA_DIR"] = str(args.data_dir)
+    if os.environ.get("NPRNN_DATA_DIR"):  # absolute, before changing directory
+        os.environ["NPRNN_DATA_DIR"] = str(Path(os.environ["NPRNN_DATA_DIR"]).resolve())
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(args.output_dir)
+    if args.seed is not None:
+        nprnn.utils.set_random_seed(args.seed)
+    shown = []
+
+    def show(*_, **__):
+        """plt.show() in a script: save the current figure in the output folder, close it."""
+        name = (figure_names[len(shown)] if len(shown) < len(figure_names)
+                else f"book_figure_{len(shown) + 1}.png")
+        plt.gcf().savefig(name, dpi=100)
+        plt.close("all")
+        shown.append(name)
+        print(f"[plt.show() -> {Path.cwd() / name}]")
+
+    plt.show = show
+    if args.quick:
+        load_data, fit = imdb.load_data, nprnn.Sequential.fit
+
+        def quick_load_data(*a, **k):
+            (x, y), (x_test, y_test) = load_data(*a, **k)
+            return (x[:2500], y[:2500]), (x_test[:1000], y_test[:1000])
+
+        def quick_fit(self, *a, **k):
+            k["epochs"] = min(k.get("epochs", 1), 2)
+            return fit(self, *a, **k)
+
+        imdb.load_data, nprnn.Sequential.fit = quick_load_data, quick_fit
+        print("[--quick: 2,500 training reviews, at most 2 epochs per fit]")
+    sys.stdout.reconfigure(line_buffering=True)
+    return args

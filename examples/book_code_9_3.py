@@ -35,66 +35,10 @@ The set-up block (not in the book) only arranges the surroundings, as in book_co
 """
 
 # ---- nprnn set-up (not in the book) ---------------------------------------------------
-import argparse
-import os
-import sys
-from pathlib import Path
+import _common  # noqa: E402 (examples/_common.py, beside this script)
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import nprnn  # noqa: E402
-from nprnn.datasets import imdb as _imdb  # noqa: E402
-
-_arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-_arguments.add_argument("--quick", action="store_true")
-_arguments.add_argument("--output-dir", type=Path, default=Path("outputs"))
-_arguments.add_argument("--data-dir", type=Path, default=None)
-_arguments.add_argument("--seed", type=int, default=None)
-_args = _arguments.parse_args()
-if _args.data_dir is not None:
-    os.environ["NPRNN_DATA_DIR"] = str(_args.data_dir)
-if os.environ.get("NPRNN_DATA_DIR"):  # absolute, before changing directory
-    os.environ["NPRNN_DATA_DIR"] = str(Path(os.environ["NPRNN_DATA_DIR"]).resolve())
-_args.output_dir.mkdir(parents=True, exist_ok=True)
-os.chdir(_args.output_dir)
-if _args.seed is not None:
-    nprnn.utils.set_random_seed(_args.seed)
-
-_FIGURE_NAMES = ["book_lstm_loss.png", "book_dropout_loss.png", "book_2rnn_loss.png",
-                 "book_gru_loss.png"]
-_shown = []
-
-
-def _show(*args, **kwargs):
-    """plt.show() in a script: save the current figure in the output folder, close it."""
-    name = (_FIGURE_NAMES[len(_shown)] if len(_shown) < len(_FIGURE_NAMES)
-            else f"book_figure_{len(_shown) + 1}.png")
-    plt.gcf().savefig(name, dpi=100)
-    plt.close("all")
-    _shown.append(name)
-    print(f"[plt.show() -> {Path.cwd() / name}]")
-
-
-plt.show = _show
-
-
-if _args.quick:
-    _load_data, _fit = _imdb.load_data, nprnn.Sequential.fit
-
-    def _quick_load_data(*args, **kwargs):
-        (x, y), (x_test, y_test) = _load_data(*args, **kwargs)
-        return (x[:2500], y[:2500]), (x_test[:1000], y_test[:1000])
-
-    def _quick_fit(self, *args, **kwargs):
-        kwargs["epochs"] = min(kwargs.get("epochs", 1), 2)
-        return _fit(self, *args, **kwargs)
-
-    _imdb.load_data, nprnn.Sequential.fit = _quick_load_data, _quick_fit
-    print("[--quick: 2,500 training reviews, at most 2 epochs per fit]")
-sys.stdout.reconfigure(line_buffering=True)
+_args = _common.book_setup(__doc__, ["book_lstm_loss.png", "book_dropout_loss.png",
+                                     "book_2rnn_loss.png", "book_gru_loss.png"])
 # ---- end of the set-up: the book's code follows -------------------------------------
 
 from nprnn.datasets import imdb  # noqa: E402, I001 (the book's order)
