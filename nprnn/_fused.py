@@ -99,15 +99,15 @@ class FusedPlan:
         self.work = {}
 
     # -- arrays ------------------------------------------------------------------------------
+    def _split(self, arrays):
+        """(Wx, b, Wh, rb) of the recurrent layer's weights or gradients, split by its cell
+        (a GRU's (2, 3H) bias: input row, recurrent row; no recurrent bias: an empty one)."""
+        Wx, b, (Wh, *rest) = self.rnn.cell.split(arrays)
+        return Wx, b, Wh, (rest[0] if rest else np.zeros(0, self.dtype))
+
     def _weights(self):
         """(Wx, b, Wh, rb, Wd, bd): views of the layers' own arrays."""
-        Wx, Wh, bias = self.rnn.weights
-        if self.cell == self.kernels.GRU:  # Keras' (2, 3H) bias: input row, recurrent row
-            b, rb = bias[0], bias[1]
-        else:
-            b, rb = bias, np.zeros(0, self.dtype)
-        Wd, bd = self.dense.weights
-        return Wx, b, Wh, rb, Wd, bd
+        return (*self._split(self.rnn.weights), *self.dense.weights)
 
     def _table(self):
         if self.embedding is None:
@@ -123,11 +123,7 @@ class FusedPlan:
 
     def _grads(self):
         """Gradient buffers in the kernel's order, views of the layers' ``grads``."""
-        dWx, dWh, dbias = self.rnn.grads
-        if self.cell == self.kernels.GRU:
-            db, drb = dbias[0], dbias[1]
-        else:
-            db, drb = dbias, np.zeros(0, self.dtype)
+        dWx, db, dWh, drb = self._split(self.rnn.grads)
         dWd, dbd = self.dense.grads
         dtable = (self.embedding.grads[0] if self.embedding is not None
                   else np.zeros((0, 0), self.dtype))

@@ -134,3 +134,19 @@ def test_fit_called_per_epoch_continues_the_same_run(numba_backend):
         two.fit(ids, labels, epochs=1, batch_size=32, verbose=0)
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("body", ["SimpleRNN", "LSTM", "GRU"])
+def test_parallel_predict_gives_the_serial_bits(numba_backend, monkeypatch, body):
+    """Sequences are independent in the forward pass: blocks on several threads change no
+    bit (``switches.PARALLEL_MIN_BATCH``)."""
+    import numba
+
+    from nprnn.kernels.compiled import switches
+
+    model = build(BODIES[body]())
+    ids, _ = data(count=300)
+    serial = model.predict(ids, batch_size=64, verbose=0)
+    monkeypatch.setattr(switches, "PARALLEL_MIN_BATCH", 1)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    np.testing.assert_array_equal(model.predict(ids, batch_size=64, verbose=0), serial)

@@ -125,7 +125,6 @@ class Layer:
 
     def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
-        kwargs.pop("input_dim_hint", None)
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}"

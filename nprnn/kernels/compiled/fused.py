@@ -42,23 +42,36 @@ GATES = (1, 4, 3)
 
 
 @njit(**JIT_OPTIONS)
+def _project_table(table, has_table, Wx, b, P):
+    """``P = table Wx + b`` (V, G): row v is the input projection of token v."""
+    if has_table:
+        P[:] = np.dot(table, Wx)
+    else:  # one-hot: the identity table
+        P[:] = Wx
+    for v in range(P.shape[0]):
+        for g in range(Wx.shape[1]):
+            P[v, g] += b[g]
+
+
+@njit(**JIT_OPTIONS)
+def _gather(ids, P, projected):
+    """``projected[n, t] = P[ids[n, t]]``."""
+    N, T = ids.shape
+    for n in range(N):
+        for t in range(T):
+            row = ids[n, t]
+            for g in range(P.shape[1]):
+                projected[n, t, g] = P[row, g]
+
+
+@njit(**JIT_OPTIONS)
 def _project(ids, table, has_table, Wx, b, dmask, has_dmask, P, projected):
     """``projected[n, t] = x[n, t] Wx + b`` for token inputs (see the module docstring)."""
     N, T = ids.shape
     G = Wx.shape[1]
     if not has_dmask:
-        if has_table:
-            P[:] = np.dot(table, Wx)
-        else:
-            P[:] = Wx
-        for v in range(P.shape[0]):
-            for g in range(G):
-                P[v, g] += b[g]
-        for n in range(N):
-            for t in range(T):
-                row = ids[n, t]
-                for g in range(G):
-                    projected[n, t, g] = P[row, g]
+        _project_table(table, has_table, Wx, b, P)
+        _gather(ids, P, projected)
         return
     E = Wx.shape[0]
     for n in range(N):
@@ -334,26 +347,32 @@ def _resized(work, N):
 
 
 @njit(**JIT_OPTIONS)
+def _logits(hidden, Wd, bd, logits, start):
+    """``logits[start + n] = h_T[n] w + c``, the Dense layer's logit of each sequence."""
+    N, T, H = hidden.shape
+    for n in range(N):
+        z = bd[0]
+        for k in range(H):
+            z += hidden[n, T - 1, k] * Wd[k, 0]
+        logits[start + n] = z
+
+
+@njit(**JIT_OPTIONS)
 def predict_logits(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, bd, fast, work,
                    logits):
     """The Dense layer's logit for every sequence, in batches of the work buffers' size."""
     P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
     batch_size = projected.shape[0]
-    total, T = ids_all.shape
-    no_mask = np.zeros((0, 0), dtype=hidden.dtype)
+    total = ids_all.shape[0]
+    _project_table(table, has_table, Wx, b, P)  # once: the weights do not change
     for start in range(0, total, batch_size):
         stop = min(total, start + batch_size)
         N = stop - start
         batch_work = work if N == batch_size else _resized(work, N)
         proj, hid = batch_work[1], batch_work[2]
-        _project(ids_all[start:stop], table, has_table, Wx, b, no_mask, False, P, proj)
+        _gather(ids_all[start:stop], P, proj)
         _forward(cell, proj, Wh, rb, fast, hid, batch_work[3], batch_work[4], batch_work[5])
-        H = hid.shape[2]
-        for n in range(N):
-            z = bd[0]
-            for k in range(H):
-                z += hid[n, T - 1, k] * Wd[k, 0]
-            logits[start + n] = z
+        _logits(hid, Wd, bd, logits, start)
 
 
 @njit(parallel=True, **JIT_OPTIONS)
@@ -369,7 +388,7 @@ def predict_logits_parallel(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, 
     H = Wh.shape[0]
     dtype = Wx.dtype
     P = np.empty((table.shape[0] if has_table else Wx.shape[0], G), dtype=dtype)
-    no_mask = np.zeros((0, 0), dtype=dtype)
+    _project_table(table, has_table, Wx, b, P)  # once, shared read-only by the blocks
     blocks = (total + block - 1) // block
     for i in prange(blocks):
         start = i * block
@@ -380,14 +399,9 @@ def predict_logits_parallel(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, 
         gates = np.empty((T, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
         extra = np.empty((T, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
         cells = np.empty((T, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
-        own_P = np.empty_like(P)  # each block projects the (small) table itself
-        _project(ids_all[start:stop], table, has_table, Wx, b, no_mask, False, own_P, proj)
+        _gather(ids_all[start:stop], P, proj)
         _forward(cell, proj, Wh, rb, fast, hid, gates, extra, cells)
-        for n in range(N):
-            z = bd[0]
-            for k in range(H):
-                z += hid[n, T - 1, k] * Wd[k, 0]
-            logits[start + n] = z
+        _logits(hid, Wd, bd, logits, start)
 
 
 @njit(**JIT_OPTIONS)
