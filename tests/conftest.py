@@ -7,47 +7,46 @@ import nprnn
 from nprnn import config
 
 
+def _with_floatx(name):
+    previous = config.floatx()
+    config.set_floatx(name)
+    yield name
+    config.set_floatx(previous)
+
+
 @pytest.fixture
 def float64():
     """Build layers and models in float64 for the duration of a test."""
-    previous = config.floatx()
-    config.set_floatx("float64")
-    yield
-    config.set_floatx(previous)
+    yield from _with_floatx("float64")
+
+
+def _with_backend(name):
+    previous = config.backend()
+    config.set_backend(name)
+    yield name
+    config.set_backend(previous)
 
 
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request):
     """Run a test once with the NumPy reference kernels and once with the compiled ones."""
-    previous = config.backend()
-    config.set_backend(request.param)
-    yield request.param
-    config.set_backend(previous)
+    yield from _with_backend(request.param)
 
 
 @pytest.fixture
 def numba_backend():
-    previous = config.backend()
-    config.set_backend("numba")
-    yield
-    config.set_backend(previous)
+    yield from _with_backend("numba")
 
 
 @pytest.fixture(params=["float64", "float32"])
 def floatx(request):
     """Run a test once in float64 and once in float32."""
-    previous = config.floatx()
-    config.set_floatx(request.param)
-    yield request.param
-    config.set_floatx(previous)
+    yield from _with_floatx(request.param)
 
 
 @pytest.fixture
 def numpy_backend():
-    previous = config.backend()
-    config.set_backend("numpy")
-    yield
-    config.set_backend(previous)
+    yield from _with_backend("numpy")
 
 
 @pytest.fixture(autouse=True)
