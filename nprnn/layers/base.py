@@ -120,8 +120,6 @@ class Layer:
     default_name = "layer"
     #: Takes a TokenInput as it is (a recurrent layer gathers projected rows).
     accepts_token_input = False
-    #: Passes the mask it receives on to the next layer unchanged.
-    supports_masking = False
 
     def __init__(self, name=None, input_shape=None, trainable=True, dtype=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)

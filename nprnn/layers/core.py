@@ -23,7 +23,6 @@ class InputLayer(Layer):
     """
 
     default_name = "input_layer"
-    supports_masking = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
         if shape is None:
@@ -181,7 +180,6 @@ class Dense(Layer):
     """
 
     default_name = "dense"
-    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -258,7 +256,6 @@ class Dropout(Layer):
     """
 
     default_name = "dropout"
-    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         self.rate = check_float(rate, "rate", low=0.0, high=1.0, high_open=True)
@@ -295,7 +292,6 @@ class Masking(Layer):
     """
 
     default_name = "masking"
-    supports_masking = True
 
     def __init__(self, mask_value=0.0, **kwargs):
         self.mask_value = check_float(mask_value, "mask_value")

@@ -279,7 +279,6 @@ class RNN(Layer):
 
     default_name = "rnn"
     accepts_token_input = True
-    supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
                  stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):

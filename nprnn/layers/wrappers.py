@@ -37,7 +37,6 @@ class Bidirectional(Layer):
 
     default_name = "bidirectional"
     accepts_token_input = True
-    supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         if not isinstance(layer, RNN):
