@@ -114,12 +114,16 @@ class FusedPlan:
             return np.zeros((0, 0), self.dtype), False
         return self.embedding.weights[0], True
 
-    def _work(self, batch_size, steps, rows):
+    def _work(self, batch_size, steps, rows, training=True):
+        """The kernels' buffers for this batch shape, kept for the next call (one set for
+        training, one for inference)."""
         key = (batch_size, steps, rows)
-        if key not in self.work:
-            self.work = {key: self.kernels.make_work(self.cell, batch_size, steps,
-                                                     self.rnn.units, rows, self.dtype)}
-        return self.work[key]
+        kept_key, work = self.work.get(training, (None, None))
+        if kept_key != key:
+            work = self.kernels.make_work(self.cell, batch_size, steps, self.rnn.units, rows,
+                                          self.dtype, training)
+            self.work[training] = (key, work)
+        return work
 
     def _grads(self):
         """Gradient buffers in the kernel's order, views of the layers' ``grads``."""
@@ -197,12 +201,15 @@ class FusedPlan:
 
         threshold = switches.PARALLEL_MIN_BATCH
         if threshold and len(ids) >= threshold and numba.get_num_threads() > 1:
-            self.kernels.predict_logits_parallel(self.cell, ids, table, has_table, Wx, b, Wh, rb,
-                                                 Wd, bd, self._fast(), batch_size, out)
+            # Blocks handed out one at a time: a thread on a busy core takes fewer of them.
+            with numba.parallel_chunksize(1):
+                self.kernels.predict_logits_parallel(self.cell, ids, table, has_table, Wx, b,
+                                                     Wh, rb, Wd, bd, self._fast(), batch_size,
+                                                     out)
             return out
+        work = self._work(batch_size, ids.shape[1], self._rows(x), training=False)
         self.kernels.predict_logits(self.cell, ids, table, has_table, Wx, b, Wh, rb, Wd, bd,
-                                    self._fast(), self._work(batch_size, ids.shape[1],
-                                                             self._rows(x)), out)
+                                    self._fast(), work, out)
         return out
 
     def _fast(self):

@@ -55,7 +55,7 @@ def train(route, body, one_hot=False, epochs=2, batch_size=32, callback_list=(),
         history = model.fit(x, labels, epochs=epochs, batch_size=batch_size, verbose=0,
                             validation_data=(x[:40], labels[:40]),
                             callbacks=list(callback_list), **fit)
-        predictions = model.predict(x[:50], verbose=0)
+        predictions = model.predict(x, batch_size=64, verbose=0)  # 2 blocks and a part
     finally:
         _fused.plan_for = original
     return model, history, predictions
@@ -146,6 +146,7 @@ def test_parallel_predict_gives_the_serial_bits(numba_backend, monkeypatch, body
 
     model = build(BODIES[body]())
     ids, _ = data(count=300)
+    monkeypatch.setattr(switches, "PARALLEL_MIN_BATCH", 0)
     serial = model.predict(ids, batch_size=64, verbose=0)
     monkeypatch.setattr(switches, "PARALLEL_MIN_BATCH", 1)
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)

@@ -260,15 +260,25 @@ def _apply_rmsprop(slots, lr, rho, eps):
     return finite
 
 
-def make_work(cell, batch_size, T, H, V, dtype):
+def make_work(cell, batch_size, T, H, V, dtype, training=True):
     """Buffers of :func:`train_batches` and :func:`predict_logits` for batches of up to
     ``batch_size`` sequences, allocated once: (P, projected, hidden, gates, extra, cells, dh,
-    dprojected, acc, G_rows)."""
+    dprojected, acc, G_rows).
+
+    ``training=False`` (inference): the states and gates are kept for the latest step only
+    (the cores store step t into slot ``t % steps kept``) and the gradient buffers are empty.
+    """
     G = GATES[cell] * H
     N = batch_size
-    gates = np.empty((T, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-    extra = np.empty((T, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-    cells = np.empty((T, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
+    kept = T if training else 1
+    gates = np.empty((kept, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+    extra = np.empty((kept, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+    cells = np.empty((kept, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
+    if not training:
+        return (np.empty((V, G), dtype), np.empty((N, T, G), dtype),
+                np.empty((N, kept, H), dtype), gates, extra, cells, np.empty((H, N), dtype),
+                np.empty((0, 0, 0), dtype), np.zeros((0, 0, 0), dtype),
+                np.empty((0, 0), dtype))
     return (np.empty((V, G), dtype), np.empty((N, T, G), dtype), np.empty((N, T, H), dtype),
             gates, extra, cells, np.empty((H, N), dtype), np.empty((N, T, G), dtype),
             np.zeros((H, G, N), dtype), np.empty((V, G), dtype))
@@ -337,18 +347,19 @@ def _resized(work, N):
     P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
     T = projected.shape[1]
     return (P, np.empty((N, T, projected.shape[2]), projected.dtype),
-            np.empty((N, T, hidden.shape[2]), hidden.dtype),
+            np.empty((N, hidden.shape[1], hidden.shape[2]), hidden.dtype),
             np.empty((gates.shape[0], gates.shape[1], N if gates.size else 0), gates.dtype),
             np.empty((extra.shape[0], extra.shape[1], N if extra.size else 0), extra.dtype),
             np.empty((cells.shape[0], cells.shape[1], N if cells.size else 0), cells.dtype),
             np.empty((dh.shape[0], N), dh.dtype),
-            np.empty((N, T, dprojected.shape[2]), dprojected.dtype),
-            np.zeros((acc.shape[0], acc.shape[1], N), acc.dtype), G_rows)
+            np.empty((N, dprojected.shape[1], dprojected.shape[2]), dprojected.dtype),
+            np.zeros((acc.shape[0], acc.shape[1], N if acc.size else 0), acc.dtype), G_rows)
 
 
 @njit(**JIT_OPTIONS)
 def _logits(hidden, Wd, bd, logits, start):
-    """``logits[start + n] = h_T[n] w + c``, the Dense layer's logit of each sequence."""
+    """``logits[start + n] = h_T[n] w + c``, the Dense layer's logit of each sequence
+    (``hidden`` (N, steps kept, H): its last step is h_T)."""
     N, T, H = hidden.shape
     for n in range(N):
         z = bd[0]
@@ -395,10 +406,10 @@ def predict_logits_parallel(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, 
         stop = min(total, start + block)
         N = stop - start
         proj = np.empty((N, T, G), dtype=dtype)
-        hid = np.empty((N, T, H), dtype=dtype)
-        gates = np.empty((T, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-        extra = np.empty((T, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-        cells = np.empty((T, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
+        hid = np.empty((N, 1, H), dtype=dtype)  # the latest step only, as make_work(training=False)
+        gates = np.empty((1, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+        extra = np.empty((1, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
+        cells = np.empty((1, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
         _gather(ids_all[start:stop], P, proj)
         _forward(cell, proj, Wh, rb, fast, hid, gates, extra, cells)
         _logits(hid, Wd, bd, logits, start)

@@ -74,13 +74,14 @@ def _forward_core(projected, Wh, rb, h0, mask, has_mask, rm, has_rm, kind, rkind
         if has_rm:
             multiply(h, rm, h_in)
             src = h_in
-        gt = gates[t]
+        slot = t % gates.shape[0]  # one-step buffers (inference) keep the latest step only
+        gt = gates[slot]
         if reset_after:
             for r in range(2 * H):
                 for n in range(N):
                     inner[r, n] = rb[r]
             add_product(src, Wh, 0, inner)  # inner_zr = h~ Wh_zr + b_rec_zr
-            ih = inner_h[t]
+            ih = inner_h[slot]
             for j in range(H):
                 for n in range(N):
                     ih[j, n] = rb[2 * H + j]
@@ -109,7 +110,7 @@ def _forward_core(projected, Wh, rb, h0, mask, has_mask, rm, has_rm, kind, rkind
             blend(keep, new_h, h)
         else:
             h, new_h = new_h, h
-        store_step(h, hidden, t)
+        store_step(h, hidden, t % hidden.shape[1])
     return h
 
 

@@ -73,14 +73,15 @@ def _forward_core(projected, Wh, h0, c0, mask, has_mask, rm, has_rm, kind, rkind
             add_product(h_in, Wh, 0, z)  # z += h~ Wh
         else:
             add_product(h, Wh, 0, z)
-        gt = gates[t]
+        slot = t % gates.shape[0]  # one-step buffers (inference) keep the latest step only
+        gt = gates[slot]
         activate(rkind, fast, z[:2 * H], gt[:2 * H])  # i, f
         activate(kind, fast, z[2 * H:3 * H], gt[2 * H:3 * H])  # g
         activate(rkind, fast, z[3 * H:], gt[3 * H:])  # o
         for j in range(H):
             for n in range(N):  # c_t = f c_{t-1} + i g
                 new_c[j, n] = gt[H + j, n] * c[j, n] + gt[j, n] * gt[2 * H + j, n]
-        tc = tanh_c[t]
+        tc = tanh_c[slot]
         activate(kind, fast, new_c, tc)
         for j in range(H):
             for n in range(N):  # h_t = o f_act(c_t)
@@ -92,8 +93,8 @@ def _forward_core(projected, Wh, h0, c0, mask, has_mask, rm, has_rm, kind, rkind
         else:
             c, new_c = new_c, c
             h, new_h = new_h, h
-        cells[t] = c
-        store_step(h, hidden, t)
+        cells[slot] = c
+        store_step(h, hidden, t % hidden.shape[1])
     return h, c
 
 

@@ -2,7 +2,7 @@ r"""Compiled SimpleRNN sequence pair: :math:`h_t = f(a_t + (h_{t-1} \odot m) W_h
 
 Twins of :func:`nprnn.kernels.reference.simple_rnn.rnn_forward` / ``rnn_backward`` (same signatures,
 masks and recurrent mask included). The forward runs in blocks of sequences (256, or 128 per
-thread when :data:`~nprnn.kernels.compiled.switches.PARALLEL_MIN_BATCH` is set), each block
+thread from :data:`~nprnn.kernels.compiled.switches.PARALLEL_MIN_BATCH` sequences on), each block
 with its state kept as (H, B).
 """
 
@@ -80,7 +80,7 @@ def _forward_block(projected, Wh, h0, hidden, mask, has_mask, rm, has_rm, kind, 
             blend(keep, new, h)
         else:
             activate(kind, fast, z, h)
-        store_step(h, hidden, t)
+        store_step(h, hidden, t % hidden.shape[1])  # a one-step buffer keeps h_T only
 
 
 @njit(**JIT_OPTIONS)
@@ -132,7 +132,8 @@ def rnn_forward(projected, initial_states, weights, mask=None, recurrent_mask=No
     args = (projected, Wh, h0, hidden, mask, has_mask, rm, has_rm, kind, fast)
     threshold = switches.PARALLEL_MIN_BATCH
     if threshold and N >= threshold and numba.get_num_threads() > 1:
-        _forward_parallel(*args, _PARALLEL_BLOCK)
+        with numba.parallel_chunksize(1):  # one block at a time: a busy core takes fewer
+            _forward_parallel(*args, _PARALLEL_BLOCK)
     else:
         _forward_serial(*args, _SERIAL_BLOCK)
     h_T = hidden[:, -1].copy() if T else h0.copy()

@@ -6,13 +6,15 @@ set them; ordinary use never needs to)."""
 #: ``expf`` like float64 calls ``tanh`` / ``exp`` (slower: a scalar call per element).
 USE_FAST_TANH_FLOAT32 = True
 
-#: Batches of at least this many sequences run the SimpleRNN forward on all Numba threads, in
-#: blocks of 128 sequences; 0 (the default) keeps every kernel on the calling thread. Results
-#: are bitwise the same either way (in the forward pass each sequence is computed on its own).
-#: Off by default because it only pays when a core is idle: on a 2-core machine shared with
-#: other work, 2 threads made prediction 1.4x faster with the second core free and 2x
-#: *slower* with it busy (see benchmarks/README.md).
-PARALLEL_MIN_BATCH = 0
+#: Inference on at least this many sequences (predict, evaluate, fit's validation) runs its
+#: blocks of 128 sequences on all of Numba's threads (``NUMBA_NUM_THREADS``; the number of
+#: cores by default), handed out one block at a time; so does the per-layer SimpleRNN
+#: forward. 0 keeps every kernel on the calling thread. Results are bitwise the same either
+#: way: in the forward pass each sequence is computed on its own. Training stays on one
+#: thread (a batch of 64 gives a thread too little work per step, and a parallel dWh sum
+#: would change the bits). Measured on 2 cores (benchmarks/README.md): predict on 25,000
+#: sequences 1.9-2.0x faster with the second core idle, no slower with it busy.
+PARALLEL_MIN_BATCH = 1024
 
 #: Backward passes accumulate dWh per sequence (vectorised over the batch) while that
 #: accumulator, H * G*H * N numbers, stays this small; beyond it they accumulate straight
