@@ -182,16 +182,16 @@ def _stage_rmsprop(param, grad, velocity, new_param, new_velocity, lr, rho, eps)
     v = velocity.reshape(-1)
     new_p = new_param.reshape(-1)
     new_v = new_velocity.reshape(-1)
-    finite = True
+    non_finite = False
     for i in range(p.shape[0]):
         gi = np.float64(g[i])
         vi = rho * v[i] + (1.0 - rho) * gi * gi
         wi = p[i] - lr * gi / np.sqrt(vi + eps)
         new_v[i] = vi
         new_p[i] = wi
-        if not (np.isfinite(new_v[i]) and np.isfinite(new_p[i])):
-            finite = False
-    return finite
+        # |x| < inf is False for inf and NaN; an OR of flags, not a branch, so it vectorises
+        non_finite |= not (abs(new_v[i]) < np.inf and abs(new_p[i]) < np.inf)
+    return not non_finite
 
 
 @njit(**JIT_OPTIONS)
