@@ -658,7 +658,7 @@ class Sequential:
         watched = [c for c in callback_list if _watches_batches(c)]
         chunk = 1 if watched else _fused.CHUNK
         order = np.ascontiguousarray(order, dtype=np.int64)
-        masks = plan.dropout_masks(order)
+        masks = plan.dropout_masks(order, batch_size)
         batch_losses, corrects = np.empty(steps), np.zeros(steps, dtype=np.int64)
         for first in range(0, steps, chunk):
             last = min(steps, first + chunk)

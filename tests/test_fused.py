@@ -28,6 +28,12 @@ BODIES = {
     "LSTM": lambda: [layers.LSTM(4)],
     "LSTM dropout": lambda: [layers.LSTM(4, dropout=0.3)],
     "GRU": lambda: [layers.GRU(3)],
+    "2 x LSTM dropout": lambda: [layers.LSTM(4, dropout=0.3, return_sequences=True),
+                                 layers.LSTM(3, dropout=0.2)],
+    "SimpleRNN, GRU": lambda: [layers.SimpleRNN(5, return_sequences=True), layers.GRU(3)],
+    "LSTM, GRU dropout, SimpleRNN": lambda: [
+        layers.LSTM(4, return_sequences=True), layers.GRU(3, dropout=0.25, return_sequences=True),
+        layers.SimpleRNN(5)],
 }
 
 
@@ -35,7 +41,8 @@ def build(body, one_hot=False, learning_rate=1e-2):
     keras.utils.set_random_seed(5)
     first = [] if one_hot else [layers.Embedding(V, E, input_length=T)]
     if one_hot:
-        body = [type(body[0]).from_config({**body[0].get_config(), "input_shape": (T, V)})]
+        body = [type(body[0]).from_config({**body[0].get_config(), "input_shape": (T, V)}),
+                *body[1:]]
     model = keras.Sequential([*first, *body, layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -81,10 +88,11 @@ def test_fused_equals_the_per_layer_route(numba_backend, floatx, body, one_hot):
 
 def test_the_fused_route_is_taken_only_where_it_applies(numba_backend):
     assert _fused.plan_for(build(BODIES["LSTM"]())) is not None
-    taken = [layers.LSTM(4, return_sequences=True), layers.LSTM(4)]
+    assert _fused.plan_for(build(BODIES["LSTM, GRU dropout, SimpleRNN"]())) is not None
     for body in ([layers.LSTM(4, go_backwards=True)], [layers.GRU(3, reset_after=False)],
                  [layers.SimpleRNN(5, activation="relu")], [layers.LSTM(4, recurrent_dropout=.2)],
-                 taken):
+                 [layers.LSTM(4, return_sequences=True), layers.LSTM(4, go_backwards=True)],
+                 [layers.LSTM(4, return_sequences=True), layers.Dropout(0.2), layers.LSTM(4)]):
         assert _fused.plan_for(build(body)) is None, body
     clipped = build(BODIES["GRU"]())
     clipped.compile(optimizer=keras.optimizers.RMSprop(clipnorm=1.0), loss="binary_crossentropy")

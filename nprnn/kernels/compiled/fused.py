@@ -1,34 +1,40 @@
 r"""The fused training step: a whole batch of the chapter's models in one compiled call.
 
-The models of chapter 9 are ``[Embedding] -> one recurrent layer -> Dense(1, sigmoid)``,
-trained with binary cross-entropy and RMSprop. Per batch the readable route
-(:meth:`nprnn.models.Sequential.train_step`) calls a dozen kernels from Python, one layer
-after another; at the chapter's sizes (N = 64, T = 100, H = 8) that Python glue costs as
-much as the arithmetic. :func:`train_epoch` runs the same maths -- the same compiled cores
-of :mod:`~nprnn.kernels.compiled.simple_rnn`, :mod:`~nprnn.kernels.compiled.lstm` and
-:mod:`~nprnn.kernels.compiled.gru` -- for every batch of an epoch in one compiled call,
-writing into buffers allocated once::
+The models of chapter 9 are ``[Embedding] -> recurrent layer(s) -> Dense(1, sigmoid)``,
+trained with binary cross-entropy and RMSprop: one SimpleRNN, LSTM or GRU (9-2, 9-3), or a
+stack of them whose lower layers return sequences (9-3's two LSTMs). Per batch the readable
+route (:meth:`nprnn.models.Sequential.train_step`) calls a dozen kernels from Python, one
+layer after another; at the chapter's sizes (N = 64, T = 100, H = 8) that Python glue costs
+as much as the arithmetic. :func:`train_batches` runs the same maths -- the same compiled
+cores of :mod:`~nprnn.kernels.compiled.simple_rnn`, :mod:`~nprnn.kernels.compiled.lstm` and
+:mod:`~nprnn.kernels.compiled.gru` -- for every batch of a chunk of an epoch in one compiled
+call, writing into buffers allocated once. For layers l = 1..L (``m_l`` the layer's input
+dropout mask, one per sequence, or 1)::
 
-    a      = (table Wx + b)[ids]             input projection (row gather; masked: dense)
-    h      = cell's forward core              all T steps
-    p      = sigmoid(h_T w + c)               the Dense output
+    a_1    = (table Wx_1 + b_1)[ids]          first layer: a row gather (dropout: dense)
+    a_l    = (h_{l-1} * m_l) Wx_l + b_l       layers above it, from the full sequence below
+    h_l    = cell_l's forward core            all T steps
+    p      = sigmoid(h_L,T w + c)             the Dense output
     loss   = mean BCE from the logit          exact for any logit
-    dz     = (p - y) / N                      and back: dense, cell's backward core,
-    G      = scatter_add(da, ids)             dWx = table^T G, db = sum G, dtable = G Wx^T
+    dz     = (p - y) / N                      and back: dense, each cell's backward core,
+    dh_{l-1} = (da_l Wx_l^T) * m_l            the gradient reaching the layer below
+    G      = scatter_add(da_1, ids)           dWx_1 = table^T G, db_1 = sum G, dtable = G Wx^T
     w     <- RMSprop(w, g)                    every weight, staged; written only if finite
 
 It is tested equal to the per-layer route (tests/test_fused.py): float64 to 1e-10, float32
 to 1e-5, trained weights after several steps. :mod:`nprnn._fused` decides when a model can
 take it and falls back to the per-layer route otherwise.
 
-Cells are named by an integer: 0 SimpleRNN (tanh), 1 LSTM (tanh, sigmoid), 2 GRU
+The layers are given as tuples with one entry per layer (``cells``, ``Wxs``, ...), indexed
+by the layer number at run time (homogeneous tuples), so one compiled function serves any
+depth. Cells are named by an integer: 0 SimpleRNN (tanh), 1 LSTM (tanh, sigmoid), 2 GRU
 (reset_after=True; tanh, sigmoid).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import literal_unroll, njit, prange
+from numba import literal_unroll, njit
 
 from nprnn.kernels._fast_math import JIT_OPTIONS, sigmoid_f32
 from nprnn.kernels.compiled import gru as gru_module
@@ -40,7 +46,11 @@ from nprnn.kernels.compiled.switches import ACC_MAX_ELEMENTS
 SIMPLE_RNN, LSTM, GRU = 0, 1, 2
 GATES = (1, 4, 3)
 
+# The fields of one layer's work tuple (see make_work).
+PROJECTED, HIDDEN, GATES_, EXTRA, CELLS, DH, DPROJECTED, ACC, DHIDDEN, INPUTS, DINPUTS = range(11)
 
+
+# -- the input projections ---------------------------------------------------------------------
 @njit(**JIT_OPTIONS)
 def _project_table(table, has_table, Wx, b, P):
     """``P = table Wx + b`` (V, G): row v is the input projection of token v."""
@@ -65,82 +75,130 @@ def _gather(ids, P, projected):
 
 
 @njit(**JIT_OPTIONS)
-def _project(ids, table, has_table, Wx, b, dmask, has_dmask, P, projected):
-    """``projected[n, t] = x[n, t] Wx + b`` for token inputs (see the module docstring)."""
-    N, T = ids.shape
+def _dense_project(inputs, Wx, b, projected):
+    """``projected[n, t] = inputs[n, t] Wx + b``: (N, T, D) -> (N, T, G), one matrix product."""
+    N, T, D = inputs.shape
     G = Wx.shape[1]
-    if not has_dmask:
-        _project_table(table, has_table, Wx, b, P)
-        _gather(ids, P, projected)
-        return
-    E = Wx.shape[0]
-    for n in range(N):
-        for t in range(T):
-            row = ids[n, t]
-            out = projected[n, t]
-            for g in range(G):
-                out[g] = b[g]
-            if has_table:
-                for e in range(E):
-                    x = table[row, e] * dmask[n, e]
-                    for g in range(G):
-                        out[g] += x * Wx[e, g]
-            else:  # one-hot: x = e_row * m[n]
-                x = dmask[n, row]
-                for g in range(G):
-                    out[g] += x * Wx[row, g]
+    flat = projected.reshape(N * T, G)
+    flat[:] = np.dot(inputs.reshape(N * T, D), Wx)
+    for i in range(N * T):
+        for g in range(G):
+            flat[i, g] += b[g]
 
 
 @njit(**JIT_OPTIONS)
-def _project_backward(dprojected, ids, table, has_table, Wx, dmask, has_dmask, G_rows,
-                      dWx, db, dtable, need_dtable):
-    """Gradients of :func:`_project`: dWx, db, and dtable (when the table is trained)."""
+def _dense_project_backward(inputs, Wx, dprojected, dWx, db, dinputs):
+    """Gradients of :func:`_dense_project`: ``dWx = X^T dA``, ``db = sum dA``,
+    ``dinputs = dA Wx^T`` (all (N*T)-row matrix products)."""
     N, T, G = dprojected.shape
+    D = Wx.shape[0]
+    flat = dprojected.reshape(N * T, G)
+    dWx[:] = np.dot(inputs.reshape(N * T, D).T, flat)
     for g in range(G):
         db[g] = 0
-    if not has_dmask:
-        G_rows[:] = 0
-        for n in range(N):
-            for t in range(T):
-                row = ids[n, t]
-                for g in range(G):
-                    G_rows[row, g] += dprojected[n, t, g]
-        for v in range(G_rows.shape[0]):
-            for g in range(G):
-                db[g] += G_rows[v, g]
-        if has_table:
-            dWx[:] = np.dot(table.T, G_rows)
-            if need_dtable:
-                dtable[:] = np.dot(G_rows, Wx.T)
-        else:
-            dWx[:] = G_rows
-        return
-    E = Wx.shape[0]
-    dWx[:] = 0
-    if need_dtable:
-        dtable[:] = 0
+    for i in range(N * T):
+        for g in range(G):
+            db[g] += flat[i, g]
+    dinputs.reshape(N * T, D)[:] = np.dot(flat, Wx.T)
+
+
+@njit(**JIT_OPTIONS)
+def _dropped_rows(ids, table, dmask, offset, inputs):
+    """``inputs[n, t] = table[ids[n, t]] * m[offset + n]``: an Embedding's output with
+    dropout."""
+    N, T = ids.shape
+    E = table.shape[1]
     for n in range(N):
         for t in range(T):
             row = ids[n, t]
-            d = dprojected[n, t]
+            for e in range(E):
+                inputs[n, t, e] = table[row, e] * dmask[offset + n, e]
+
+
+@njit(**JIT_OPTIONS)
+def _dropped_below(hidden, dmask, offset, inputs):
+    """``inputs[n, t] = h[n, t] * m[offset + n]``, the input of a layer above the first."""
+    N, T, D = hidden.shape
+    for n in range(N):
+        for t in range(T):
+            for e in range(D):
+                inputs[n, t, e] = hidden[n, t, e] * dmask[offset + n, e]
+
+
+@njit(**JIT_OPTIONS)
+def _project_first(ids, table, has_table, Wx, b, dmask, offset, P, work):
+    """The first layer's ``a = x Wx + b`` for token inputs (see the module docstring);
+    ``dmask`` (rows ``offset`` on: this batch) is empty without dropout."""
+    projected = work[PROJECTED]
+    if dmask.shape[0] == 0:
+        _project_table(table, has_table, Wx, b, P)
+        _gather(ids, P, projected)
+        return
+    if has_table:  # the dropped-out embeddings, kept for the backward
+        inputs = work[INPUTS]
+        _dropped_rows(ids, table, dmask, offset, inputs)
+        _dense_project(inputs, Wx, b, projected)
+        return
+    N, T = ids.shape
+    G = Wx.shape[1]
+    for n in range(N):  # one-hot: x = e_row * m[n], so x Wx = m[n, row] Wx[row]
+        for t in range(T):
+            row = ids[n, t]
+            x = dmask[offset + n, row]
+            out = projected[n, t]
             for g in range(G):
-                db[g] += d[g]
-            if has_table:
-                for e in range(E):
-                    m = dmask[n, e]
-                    x = table[row, e] * m
-                    s = 0.0
-                    for g in range(G):
-                        dWx[e, g] += x * d[g]
-                        s += d[g] * Wx[e, g]
-                    if need_dtable:
-                        dtable[row, e] += s * m
-            else:
-                m = dmask[n, row]
+                out[g] = b[g] + x * Wx[row, g]
+
+
+@njit(**JIT_OPTIONS)
+def _project_first_backward(ids, table, has_table, Wx, dmask, offset, G_rows, work, dWx, db,
+                            dtable, need_dtable):
+    """Gradients of :func:`_project_first`: dWx, db, and dtable (when the table is trained)."""
+    dprojected = work[DPROJECTED]
+    N, T, G = dprojected.shape
+    has_dmask = dmask.shape[0] > 0
+    if has_dmask and has_table:
+        dinputs = work[DINPUTS]  # (N, T, E): the gradient reaching the dropped embeddings
+        _dense_project_backward(work[INPUTS], Wx, dprojected, dWx, db, dinputs)
+        if need_dtable:
+            dtable[:] = 0
+            for n in range(N):
+                for t in range(T):
+                    row = ids[n, t]
+                    for e in range(table.shape[1]):
+                        dtable[row, e] += dinputs[n, t, e] * dmask[offset + n, e]
+        return
+    for g in range(G):
+        db[g] = 0
+    if has_dmask:  # one-hot
+        dWx[:] = 0
+        for n in range(N):
+            for t in range(T):
+                row = ids[n, t]
+                m = dmask[offset + n, row]
+                d = dprojected[n, t]
                 for g in range(G):
+                    db[g] += d[g]
                     dWx[row, g] += m * d[g]
+        return
+    G_rows[:] = 0
+    for n in range(N):
+        for t in range(T):
+            row = ids[n, t]
+            for g in range(G):
+                G_rows[row, g] += dprojected[n, t, g]
+    for v in range(G_rows.shape[0]):
+        for g in range(G):
+            db[g] += G_rows[v, g]
+    if has_table:
+        dWx[:] = np.dot(table.T, G_rows)
+        if need_dtable:
+            dtable[:] = np.dot(G_rows, Wx.T)
+    else:
+        dWx[:] = G_rows
 
 
+# -- the head, the optimizer -------------------------------------------------------------------
 @njit(**JIT_OPTIONS)
 def _head(hidden, Wd, bd, y, fast, dWd, dbd, dh):
     """Dense(1, sigmoid) on h_T with BCE from the logit: loss, correct count, gradients.
@@ -195,56 +253,6 @@ def _stage_rmsprop(param, grad, velocity, new_param, new_velocity, lr, rho, eps)
 
 
 @njit(**JIT_OPTIONS)
-def _forward(cell, projected, Wh, rb, fast, hidden, gates, extra, cells):
-    """The cell's compiled forward core over all steps from zero states (no mask, no
-    recurrent dropout)."""
-    empty_mask = np.zeros((0, 0), dtype=np.bool_)
-    empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
-    N, T, H = hidden.shape
-    h0 = np.zeros((H, N), dtype=hidden.dtype)
-    c0 = np.zeros((H, N), dtype=hidden.dtype)
-    if cell == SIMPLE_RNN:
-        simple_rnn_module._forward_block(projected, Wh, h0.T.copy(), hidden, empty_mask,
-                                         False, empty_rm, False, TANH, fast)
-    elif cell == LSTM:
-        lstm_module._forward_core(projected, Wh, h0, c0, empty_mask, False, empty_rm, False,
-                                  TANH, SIGMOID, fast, hidden, gates, extra, cells)
-    else:
-        gru_module._forward_core(projected, Wh, rb, h0, empty_mask, False, empty_rm, False,
-                                 TANH, SIGMOID, fast, True, hidden, gates, extra)
-
-
-@njit(**JIT_OPTIONS)
-def _backward(cell, dh, Wh, hidden, gates, extra, cells, dprojected, dWh, drb, acc,
-              per_sequence):
-    """The cell's compiled backward core from dL/dh_T alone (``dh`` (H, N), overwritten)."""
-    empty_mask = np.zeros((0, 0), dtype=np.bool_)
-    empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
-    no_upstream = np.zeros((0, 0, 0), dtype=hidden.dtype)
-    N, T, H = hidden.shape
-    h0 = np.zeros((H, N), dtype=hidden.dtype)
-    c0 = np.zeros((H, N), dtype=hidden.dtype)
-    dWh[:] = 0
-    acc[:] = 0
-    if cell == SIMPLE_RNN:
-        dh0 = np.empty((hidden.shape[0], Wh.shape[0]), dtype=hidden.dtype)
-        cache = (hidden, h0.T.copy(), Wh, empty_mask, False, empty_rm, False, TANH)
-        simple_rnn_module._backward_core(no_upstream, False, dh, cache, dprojected, dWh, dh0,
-                                         acc, per_sequence)
-    elif cell == LSTM:
-        dc = np.zeros((H, N), dtype=hidden.dtype)
-        cache = (hidden, h0, c0, Wh, gates, extra, cells, empty_mask, False, empty_rm, False,
-                 TANH, SIGMOID)
-        lstm_module._backward_core(no_upstream, False, dh, dc, cache, dprojected, dWh, acc,
-                                   per_sequence)
-    else:
-        cache = (hidden, h0, Wh, gates, extra, empty_mask, False, empty_rm, False, TANH,
-                 SIGMOID, True)
-        gru_module._backward_core(no_upstream, False, dh, cache, dprojected, dWh, drb, acc,
-                                  per_sequence)
-
-
-@njit(**JIT_OPTIONS)
 def _apply_rmsprop(slots, lr, rho, eps):
     """Stage every weight's RMSprop step; write them all only if every value is finite."""
     finite = True
@@ -260,61 +268,197 @@ def _apply_rmsprop(slots, lr, rho, eps):
     return finite
 
 
-def make_work(cell, batch_size, T, H, V, dtype, training=True):
-    """Buffers of :func:`train_batches` and :func:`predict_logits` for batches of up to
-    ``batch_size`` sequences, allocated once: (P, projected, hidden, gates, extra, cells, dh,
-    dprojected, acc, G_rows).
-
-    ``training=False`` (inference): the states and gates are kept for the latest step only
-    (the cores store step t into slot ``t % steps kept``) and the gradient buffers are empty.
-    """
-    G = GATES[cell] * H
-    N = batch_size
-    kept = T if training else 1
-    gates = np.empty((kept, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-    extra = np.empty((kept, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-    cells = np.empty((kept, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
-    if not training:
-        return (np.empty((V, G), dtype), np.empty((N, T, G), dtype),
-                np.empty((N, kept, H), dtype), gates, extra, cells, np.empty((H, N), dtype),
-                np.empty((0, 0, 0), dtype), np.zeros((0, 0, 0), dtype),
-                np.empty((0, 0), dtype))
-    return (np.empty((V, G), dtype), np.empty((N, T, G), dtype), np.empty((N, T, H), dtype),
-            gates, extra, cells, np.empty((H, N), dtype), np.empty((N, T, G), dtype),
-            np.zeros((H, G, N), dtype), np.empty((V, G), dtype))
+# -- one recurrent layer -----------------------------------------------------------------------
+@njit(**JIT_OPTIONS)
+def _forward(cell, Wh, rb, fast, work):
+    """The cell's compiled forward core over all steps from zero states (no mask, no
+    recurrent dropout), from ``work``'s projected input into its hidden, gates, ...;
+    buffers of one step keep the latest step only (inference)."""
+    projected, hidden = work[PROJECTED], work[HIDDEN]
+    empty_mask = np.zeros((0, 0), dtype=np.bool_)
+    empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
+    N = hidden.shape[0]
+    H = hidden.shape[2]
+    h0 = np.zeros((H, N), dtype=hidden.dtype)
+    c0 = np.zeros((H, N), dtype=hidden.dtype)
+    if cell == SIMPLE_RNN:
+        simple_rnn_module._forward_block(projected, Wh, h0.T.copy(), hidden, empty_mask,
+                                         False, empty_rm, False, TANH, fast)
+    elif cell == LSTM:
+        lstm_module._forward_core(projected, Wh, h0, c0, empty_mask, False, empty_rm, False,
+                                  TANH, SIGMOID, fast, hidden, work[GATES_], work[EXTRA],
+                                  work[CELLS])
+    else:
+        gru_module._forward_core(projected, Wh, rb, h0, empty_mask, False, empty_rm, False,
+                                 TANH, SIGMOID, fast, True, hidden, work[GATES_], work[EXTRA])
 
 
 @njit(**JIT_OPTIONS)
-def _run_batch(cell, ids, y, dmask, has_dmask, table, has_table, train_table, Wx, b, Wh, rb,
-               Wd, bd, fast, lr, rho, eps, slots, grads, work):
+def _backward(cell, Wh, work, has_dhidden, dWh, drb):
+    """The cell's compiled backward core: from dL/dh_T in ``work[DH]`` (H, N, overwritten),
+    plus the gradient on every step's output ``work[DHIDDEN]`` when ``has_dhidden``; into
+    ``work[DPROJECTED]``, dWh and drb."""
+    hidden, dh, acc = work[HIDDEN], work[DH], work[ACC]
+    dhidden = work[DHIDDEN]
+    empty_mask = np.zeros((0, 0), dtype=np.bool_)
+    empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
+    N, T, H = hidden.shape
+    h0 = np.zeros((H, N), dtype=hidden.dtype)
+    c0 = np.zeros((H, N), dtype=hidden.dtype)
+    per_sequence = _per_sequence(H, Wh.shape[1], N)
+    dWh[:] = 0
+    acc[:] = 0
+    if cell == SIMPLE_RNN:
+        dh0 = np.empty((N, H), dtype=hidden.dtype)
+        cache = (hidden, h0.T.copy(), Wh, empty_mask, False, empty_rm, False, TANH)
+        simple_rnn_module._backward_core(dhidden, has_dhidden, dh, cache, work[DPROJECTED],
+                                         dWh, dh0, acc, per_sequence)
+    elif cell == LSTM:
+        dc = np.zeros((H, N), dtype=hidden.dtype)
+        cache = (hidden, h0, c0, Wh, work[GATES_], work[EXTRA], work[CELLS], empty_mask, False,
+                 empty_rm, False, TANH, SIGMOID)
+        lstm_module._backward_core(dhidden, has_dhidden, dh, dc, cache, work[DPROJECTED], dWh,
+                                   acc, per_sequence)
+    else:
+        cache = (hidden, h0, Wh, work[GATES_], work[EXTRA], empty_mask, False, empty_rm, False,
+                 TANH, SIGMOID, True)
+        gru_module._backward_core(dhidden, has_dhidden, dh, cache, work[DPROJECTED], dWh, drb,
+                                  acc, per_sequence)
+
+
+@njit(**JIT_OPTIONS)
+def _per_sequence(units, columns, batch):
+    """Same rule as :func:`nprnn.kernels.compiled._common.per_sequence`."""
+    return units * columns * batch <= ACC_MAX_ELEMENTS
+
+
+# -- buffers -----------------------------------------------------------------------------------
+def _layer_work(cell, N, T, D, H, dtype, training, top, input_kind):
+    """One layer's buffers, in the order of the field numbers (PROJECTED, HIDDEN, ...).
+
+    ``input_kind``: 0 first layer without a dense input, 1 first layer with dropped-out
+    embeddings (dense), 2 a layer above the first. Inference keeps the gates (and, for the
+    top layer, the states) of the latest step only.
+    """
+    G = GATES[cell] * H
+    kept = T if training else 1
+    kept_hidden = T if (training or not top) else 1
+    empty3 = np.empty((0, 0, 0), dtype)
+
+    def per_step(rows, wanted):
+        return np.empty((kept, rows, N), dtype) if wanted else empty3
+
+    dense_input = input_kind != 0
+    return (np.empty((N, T, G), dtype),
+            np.empty((N, kept_hidden, H), dtype),
+            per_step(G, cell != SIMPLE_RNN),
+            per_step(H, cell != SIMPLE_RNN),
+            per_step(H, cell == LSTM),
+            np.empty((H, N), dtype),
+            np.empty((N, T, G), dtype) if training else empty3,
+            np.zeros((H, G, N), dtype) if training else empty3,
+            np.empty((N, T, H), dtype) if training and not top else empty3,  # dL/d outputs
+            np.empty((N, T, D), dtype) if dense_input else empty3,
+            np.empty((N, T, D), dtype) if training and input_kind == 1 else empty3)
+
+
+def make_work(cells, batch_size, T, dims, V, dtype, dropout_first=False, training=True):
+    """The buffers of :func:`train_batches` and :func:`predict_logits` for batches of up to
+    ``batch_size`` sequences, allocated once: ``(P, G_rows, layers)``, ``layers`` a tuple of
+    one work tuple per layer (fields PROJECTED .. INPUTS).
+
+    ``dims`` = (D_1, H_1, ..., H_L): the first layer's input width (the Embedding's output,
+    or the one-hot width) and every layer's units. ``dropout_first``: the first layer drops
+    out an Embedding's output (a dense projection instead of the row gather).
+    """
+    L = len(cells)
+    layers = tuple(
+        _layer_work(cells[i], batch_size, T, dims[i], dims[i + 1], dtype, training,
+                    top=(i == L - 1), input_kind=(2 if i else int(dropout_first)))
+        for i in range(L))
+    G0 = GATES[cells[0]] * dims[1]
+    return (np.empty((V, G0), dtype), np.empty((V, G0) if training else (0, 0), dtype), layers)
+
+
+# -- a batch, an epoch -------------------------------------------------------------------------
+@njit(**JIT_OPTIONS)
+def _forward_stack(cells, ids, dmasks, offset, table, has_table, Wxs, bs, Whs, rbs, fast, P,
+                   layers, training):
+    """Every layer's forward, bottom to top (``dmasks[l]`` empty: no dropout; rows
+    ``offset`` on are this batch's). In inference ``P`` was projected once for all blocks."""
+    first = layers[0]
+    if training:
+        _project_first(ids, table, has_table, Wxs[0], bs[0], dmasks[0], offset, P, first)
+    else:
+        _gather(ids, P, first[PROJECTED])
+    _forward(cells[0], Whs[0], rbs[0], fast, first)
+    for i in range(1, len(cells)):
+        below, work = layers[i - 1], layers[i]
+        dmask = dmasks[i]
+        inputs = below[HIDDEN]
+        if dmask.shape[0] > 0:
+            inputs = work[INPUTS]
+            _dropped_below(below[HIDDEN], dmask, offset, inputs)
+        _dense_project(inputs, Wxs[i], bs[i], work[PROJECTED])
+        _forward(cells[i], Whs[i], rbs[i], fast, work)
+
+
+@njit(**JIT_OPTIONS)
+def _run_batch(cells, ids, y, dmasks, offset, table, has_table, train_table, Wxs, bs, Whs, rbs,
+               Wd, bd, fast, lr, rho, eps, slots, grads, dense_grads, P, G_rows, layers):
     """Forward, loss, backward and update on one batch; ``(loss, correct, applied)``."""
-    dWx, db, dWh, drb, dWd, dbd, dtable = grads
-    P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
-    H = Wh.shape[0]
-    _project(ids, table, has_table, Wx, b, dmask, has_dmask, P, projected)
-    _forward(cell, projected, Wh, rb, fast, hidden, gates, extra, cells)
-    loss, correct = _head(hidden, Wd, bd, y, fast, dWd, dbd, dh)
-    _backward(cell, dh, Wh, hidden, gates, extra, cells, dprojected, dWh, drb, acc,
-              per_sequence(H, Wh.shape[1], ids.shape[0]))
-    _project_backward(dprojected, ids, table, has_table, Wx, dmask, has_dmask, G_rows, dWx,
-                      db, dtable, train_table)
+    L = len(cells)
+    _forward_stack(cells, ids, dmasks, offset, table, has_table, Wxs, bs, Whs, rbs, fast, P,
+                   layers, True)
+    dWd, dbd, dtable = dense_grads
+    top = layers[L - 1]
+    loss, correct = _head(top[HIDDEN], Wd, bd, y, fast, dWd, dbd, top[DH])
+    for i in range(L - 1, -1, -1):
+        work = layers[i]
+        dWx, db, dWh, drb = grads[i]
+        if i < L - 1:
+            work[DH][:] = 0  # a lower layer's last state reaches the loss through its output
+        _backward(cells[i], Whs[i], work, i < L - 1, dWh, drb)
+        if i > 0:
+            dmask = dmasks[i]
+            below = layers[i - 1]
+            inputs = work[INPUTS] if dmask.shape[0] > 0 else below[HIDDEN]
+            _dense_project_backward(inputs, Wxs[i], work[DPROJECTED], dWx, db, below[DHIDDEN])
+            if dmask.shape[0] > 0:  # through x~ = h m
+                _scale_rows(below[DHIDDEN], dmask, offset)
+        else:
+            _project_first_backward(ids, table, has_table, Wxs[0], dmasks[0], offset, G_rows,
+                                    work, dWx, db, dtable, train_table)
     if not np.isfinite(loss):
         return loss, correct, False
     return loss, correct, _apply_rmsprop(slots, lr, rho, eps)
 
 
 @njit(**JIT_OPTIONS)
-def train_batches(cell, ids_all, y_all, order, batch_size, first, last, dmask_all, has_dmask,
-                  table, has_table, train_table, Wx, b, Wh, rb, Wd, bd, fast, lr, rho, eps,
-                  slots, grads, work, losses, corrects):
+def _scale_rows(x, dmask, offset):
+    """``x[n, t] *= m[offset + n]`` (N, T, D)."""
+    N, T, D = x.shape
+    for n in range(N):
+        for t in range(T):
+            for e in range(D):
+                x[n, t, e] *= dmask[offset + n, e]
+
+
+@njit(**JIT_OPTIONS)
+def train_batches(cells, ids_all, y_all, order, batch_size, first, last, dmasks_all, table,
+                  has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps, slots,
+                  grads, dense_grads, work, last_work, losses, corrects):
     """Train on batches ``first`` .. ``last - 1`` of an epoch; one compiled call.
 
     Batch i holds the samples ``order[i * batch_size : (i + 1) * batch_size]`` (the last
-    batch may be smaller, as Keras keeps it). ``dmask_all`` holds the input dropout mask of
-    every sample in ``order``'s order (N_total, D), or is empty. ``losses[i]``,
-    ``corrects[i]`` receive each batch's mean loss and count of correct predictions. Returns
-    the number of batches done: less than ``last - first`` when a batch gave a non-finite
-    loss or update (that batch changed nothing; its loss is in ``losses``).
+    batch may be smaller, as Keras keeps it). ``dmasks_all[l]`` holds layer l's input dropout
+    mask of every sample in ``order``'s order (N_total, D_l), or is empty. ``grads[l]`` =
+    (dWx, db, dWh, drb) of layer l, ``dense_grads`` = (dWd, dbd, dtable). ``losses[i]``,
+    ``corrects[i]`` receive each batch's mean loss and count of correct predictions.
+    ``work`` and ``last_work`` are :func:`make_work`'s buffers for a full batch and for the
+    epoch's last, smaller one. Returns the number of batches done: less than
+    ``last - first`` when a batch gave a non-finite loss or update (that batch changed
+    nothing; its loss is in ``losses``).
     """
     total = order.shape[0]
     T = ids_all.shape[1]
@@ -327,14 +471,11 @@ def train_batches(cell, ids_all, y_all, order, batch_size, first, last, dmask_al
         for n in range(N):
             ids[n] = ids_all[order[start + n]]
             y[n] = y_all[order[start + n]]
-        dmask = dmask_all[start:stop] if has_dmask else dmask_all
-        if N == batch_size:
-            batch_work = work
-        else:  # the epoch's last, smaller batch: buffers of its own size
-            batch_work = _resized(work, N)
-        loss, correct, applied = _run_batch(cell, ids, y, dmask, has_dmask, table, has_table,
-                                            train_table, Wx, b, Wh, rb, Wd, bd, fast, lr, rho,
-                                            eps, slots, grads, batch_work)
+        P, G_rows, layers = work if N == batch_size else last_work
+        loss, correct, applied = _run_batch(cells, ids, y, dmasks_all, start, table, has_table,
+                                            train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr,
+                                            rho, eps, slots, grads, dense_grads, P, G_rows,
+                                            layers)
         losses[i] = loss
         corrects[i] = correct
         if not applied:
@@ -342,20 +483,7 @@ def train_batches(cell, ids_all, y_all, order, batch_size, first, last, dmask_al
     return last - first
 
 
-@njit(**JIT_OPTIONS)
-def _resized(work, N):
-    P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
-    T = projected.shape[1]
-    return (P, np.empty((N, T, projected.shape[2]), projected.dtype),
-            np.empty((N, hidden.shape[1], hidden.shape[2]), hidden.dtype),
-            np.empty((gates.shape[0], gates.shape[1], N if gates.size else 0), gates.dtype),
-            np.empty((extra.shape[0], extra.shape[1], N if extra.size else 0), extra.dtype),
-            np.empty((cells.shape[0], cells.shape[1], N if cells.size else 0), cells.dtype),
-            np.empty((dh.shape[0], N), dh.dtype),
-            np.empty((N, dprojected.shape[1], dprojected.shape[2]), dprojected.dtype),
-            np.zeros((acc.shape[0], acc.shape[1], N if acc.size else 0), acc.dtype), G_rows)
-
-
+# -- inference ---------------------------------------------------------------------------------
 @njit(**JIT_OPTIONS)
 def _logits(hidden, Wd, bd, logits, start):
     """``logits[start + n] = h_T[n] w + c``, the Dense layer's logit of each sequence
@@ -369,53 +497,27 @@ def _logits(hidden, Wd, bd, logits, start):
 
 
 @njit(**JIT_OPTIONS)
-def predict_logits(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, bd, fast, work,
-                   logits):
-    """The Dense layer's logit for every sequence, in batches of the work buffers' size."""
-    P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
-    batch_size = projected.shape[0]
-    total = ids_all.shape[0]
-    _project_table(table, has_table, Wx, b, P)  # once: the weights do not change
-    for start in range(0, total, batch_size):
-        stop = min(total, start + batch_size)
-        N = stop - start
-        batch_work = work if N == batch_size else _resized(work, N)
-        proj, hid = batch_work[1], batch_work[2]
-        _gather(ids_all[start:stop], P, proj)
-        _forward(cell, proj, Wh, rb, fast, hid, batch_work[3], batch_work[4], batch_work[5])
-        _logits(hid, Wd, bd, logits, start)
+def predict_logits(cells, ids_all, start, stop, no_masks, table, has_table, Wxs, bs, Whs, rbs,
+                   Wd, bd, fast, P, layers, last_layers, logits):
+    """The Dense layer's logit of sequences ``start`` .. ``stop - 1``, in blocks of the
+    buffers' size (``last_layers``: the buffers of the last, smaller block); ``P`` =
+    table Wx_1 + b_1, projected by the caller once (:func:`project_table`), ``no_masks`` a
+    tuple of empty masks, one per layer.
 
-
-@njit(parallel=True, **JIT_OPTIONS)
-def predict_logits_parallel(cell, ids_all, table, has_table, Wx, b, Wh, rb, Wd, bd, fast,
-                            block, logits):
-    """:func:`predict_logits` with blocks of ``block`` sequences shared among Numba's threads.
-
-    Sequences are independent in the forward pass and each block runs the same loops, so
-    the logits are bitwise those of the serial function, whatever the thread count.
+    It releases the GIL (``nogil``): ranges of sequences run on several Python threads at
+    once, each with buffers of its own, give the serial logits bit for bit (sequences are
+    independent in the forward pass and every block runs the same loops).
     """
-    total, T = ids_all.shape
-    G = Wx.shape[1]
-    H = Wh.shape[0]
-    dtype = Wx.dtype
-    P = np.empty((table.shape[0] if has_table else Wx.shape[0], G), dtype=dtype)
-    _project_table(table, has_table, Wx, b, P)  # once, shared read-only by the blocks
-    blocks = (total + block - 1) // block
-    for i in prange(blocks):
-        start = i * block
-        stop = min(total, start + block)
-        N = stop - start
-        proj = np.empty((N, T, G), dtype=dtype)
-        hid = np.empty((N, 1, H), dtype=dtype)  # the latest step only, as make_work(training=False)
-        gates = np.empty((1, G, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-        extra = np.empty((1, H, N) if cell != SIMPLE_RNN else (0, 0, 0), dtype=dtype)
-        cells = np.empty((1, H, N) if cell == LSTM else (0, 0, 0), dtype=dtype)
-        _gather(ids_all[start:stop], P, proj)
-        _forward(cell, proj, Wh, rb, fast, hid, gates, extra, cells)
-        _logits(hid, Wd, bd, logits, start)
+    batch_size = layers[0][PROJECTED].shape[0]
+    for first in range(start, stop, batch_size):
+        last = min(stop, first + batch_size)
+        block = layers if last - first == batch_size else last_layers
+        _forward_stack(cells, ids_all[first:last], no_masks, 0, table, has_table, Wxs, bs, Whs,
+                       rbs, fast, P, block, False)
+        _logits(block[len(cells) - 1][HIDDEN], Wd, bd, logits, first)
 
 
 @njit(**JIT_OPTIONS)
-def per_sequence(units, columns, batch):
-    """Same rule as :func:`nprnn.kernels.compiled._common.per_sequence`."""
-    return units * columns * batch <= ACC_MAX_ELEMENTS
+def project_table(table, has_table, Wx, b, P):
+    """``P = table Wx + b``, for :func:`predict_logits` (the weights do not change)."""
+    _project_table(table, has_table, Wx, b, P)
