@@ -140,14 +140,19 @@ def _harnesses():
     from nprnn.kernels.compiled import fused
 
     @njit
-    def project(repeats, ids, table, has_table, Wx, b, no_mask, P, projected):
+    def project_first(repeats, ids, table, has_table, Wx, b, dmask, P, work):
         for _ in range(repeats):
-            fused._project(ids, table, has_table, Wx, b, no_mask, False, P, projected)
+            fused._project_first(ids, table, has_table, Wx, b, dmask, 0, P, work)
 
     @njit
-    def forward(repeats, cell, projected, Wh, rb, fast, hidden, gates, extra, cells):
+    def project_above(repeats, inputs, Wx, b, work):
         for _ in range(repeats):
-            fused._forward(cell, projected, Wh, rb, fast, hidden, gates, extra, cells)
+            fused._dense_project(inputs, Wx, b, work[fused.PROJECTED])
+
+    @njit
+    def forward(repeats, cell, Wh, rb, fast, work):
+        for _ in range(repeats):
+            fused._forward(cell, Wh, rb, fast, work)
 
     @njit
     def head(repeats, hidden, Wd, bd, y, fast, dWd, dbd, dh):
@@ -155,70 +160,36 @@ def _harnesses():
             fused._head(hidden, Wd, bd, y, fast, dWd, dbd, dh)
 
     @njit
-    def backward(
-        repeats,
-        cell,
-        dh_in,
-        dh,
-        Wh,
-        hidden,
-        gates,
-        extra,
-        cells,
-        dprojected,
-        dWh,
-        drb,
-        acc,
-        per_sequence,
-    ):
+    def backward(repeats, cell, dh_in, Wh, work, has_dhidden, dWh, drb):
         for _ in range(repeats):
-            dh[:] = dh_in  # the backward overwrites dh: start from the same gradient
-            fused._backward(
-                cell, dh, Wh, hidden, gates, extra, cells, dprojected, dWh, drb, acc, per_sequence
-            )
+            work[fused.DH][:] = dh_in  # the backward overwrites dh: start from the same one
+            fused._backward(cell, Wh, work, has_dhidden, dWh, drb)
 
     @njit
-    def project_backward(
-        repeats,
-        dprojected,
-        ids,
-        table,
-        has_table,
-        Wx,
-        no_mask,
-        G_rows,
-        dWx,
-        db,
-        dtable,
-        train_table,
-    ):
+    def project_first_backward(repeats, ids, table, has_table, Wx, dmask, G_rows, work, dWx,
+                               db, dtable, train_table):
         for _ in range(repeats):
-            fused._project_backward(
-                dprojected,
-                ids,
-                table,
-                has_table,
-                Wx,
-                no_mask,
-                False,
-                G_rows,
-                dWx,
-                db,
-                dtable,
-                train_table,
-            )
+            fused._project_first_backward(ids, table, has_table, Wx, dmask, 0, G_rows, work,
+                                          dWx, db, dtable, train_table)
+
+    @njit
+    def project_above_backward(repeats, inputs, Wx, work, dWx, db, dinputs):
+        for _ in range(repeats):
+            fused._dense_project_backward(inputs, Wx, work[fused.DPROJECTED], dWx, db, dinputs)
 
     @njit
     def rmsprop(repeats, slots, lr, rho, eps):
         for _ in range(repeats):
             fused._apply_rmsprop(slots, lr, rho, eps)
 
-    return project, forward, head, backward, project_backward, rmsprop
+    return (project_first, project_above, forward, head, backward, project_first_backward,
+            project_above_backward, rmsprop)
 
 
 def fused_parts(model, x, y, batch, batches):
     """Seconds per epoch (``batches`` batches) of each compiled part of the fused step, or
-    None when ``model`` takes the per-layer route."""
+    None when ``model`` takes the per-layer route. Dropout masks are left out (all ones would
+    time the same loops; the parts then run as in a model without dropout)."""
     from nprnn import _fused
 
     plan = _fused.plan_for(model)
@@ -226,98 +197,84 @@ def fused_parts(model, x, y, batch, batches):
         return None
     k = plan.kernels
     table, has_table = plan._table()
-    Wx, b, Wh, rb, Wd, bd = plan._weights()
+    Wxs, bs, Whs, rbs = plan._layer_arrays()
+    Wd, bd = plan.dense.weights
     ids_all = np.ascontiguousarray(plan._ids(x))
     ids = np.ascontiguousarray(ids_all[:batch])
     yb = np.ascontiguousarray(y[:batch], dtype=plan.dtype)
-    work = plan._work(batch, ids.shape[1], plan._rows(x))
-    P, projected, hidden, gates, extra, cells, dh, dprojected, acc, G_rows = work
-    dWx, db, dWh, drb, dWd, dbd, dtable = plan._grads()
+    P, G_rows, layers = plan._work(batch, ids.shape[1], x)
+    grads, (dWd, dbd, dtable) = plan._grads()
     no_mask = np.zeros((0, 0), plan.dtype)
     fast = plan._fast()
     opt = model.optimizer
     lr, rho, eps = float(opt.learning_rate), float(opt.rho), float(opt.epsilon)
     slots = plan._slots()
-    per_seq = k.per_sequence(Wh.shape[0], Wh.shape[1], batch)
     train_table = has_table and plan.embedding.trainable
-    project, forward, head, backward, project_backward, rmsprop = _harnesses()
+    (project_first, project_above, forward, head, backward, project_first_backward,
+     project_above_backward, rmsprop) = _harnesses()
+    L = len(plan.cells)
+    top = layers[L - 1]
     # one pass in order, so that every buffer holds what the next part reads
-    project(1, ids, table, has_table, Wx, b, no_mask, P, projected)
-    forward(1, plan.cell, projected, Wh, rb, fast, hidden, gates, extra, cells)
-    head(1, hidden, Wd, bd, yb, fast, dWd, dbd, dh)
-    dh_in = dh.copy()
-    parts = {
-        "input projection (table Wx + b, row gather)": lambda r: project(
-            r, ids, table, has_table, Wx, b, no_mask, P, projected
-        ),
-        "cell forward core": lambda r: forward(
-            r, plan.cell, projected, Wh, rb, fast, hidden, gates, extra, cells
-        ),
-        "Dense head + loss + dL/dh_T": lambda r: head(r, hidden, Wd, bd, yb, fast, dWd, dbd, dh),
-        "cell backward core (BPTT)": lambda r: backward(
-            r,
-            plan.cell,
-            dh_in,
-            dh,
-            Wh,
-            hidden,
-            gates,
-            extra,
-            cells,
-            dprojected,
-            dWh,
-            drb,
-            acc,
-            per_seq,
-        ),
-        "projection gradients (scatter, dWx, db, dtable)": lambda r: project_backward(
-            r, dprojected, ids, table, has_table, Wx, no_mask, G_rows, dWx, db, dtable, train_table
-        ),
-        "RMSprop, all weights (staged, finite check)": lambda r: rmsprop(r, slots, lr, rho, eps),
-    }
+    project_first(1, ids, table, has_table, Wxs[0], bs[0], no_mask, P, layers[0])
+    for i in range(L):
+        if i:
+            project_above(1, layers[i - 1][k.HIDDEN], Wxs[i], bs[i], layers[i])
+        forward(1, plan.cells[i], Whs[i], rbs[i], fast, layers[i])
+    head(1, top[k.HIDDEN], Wd, bd, yb, fast, dWd, dbd, top[k.DH])
+    dh_in = top[k.DH].copy()
+    zeros = np.zeros_like(dh_in)
+    parts = {}
+
+    def add(name, run):
+        parts[name] = parts.get(name, []) + [run]
+
+    add("input projection (table Wx + b, row gather)", lambda r: project_first(
+        r, ids, table, has_table, Wxs[0], bs[0], no_mask, P, layers[0]))
+    for i in range(L):
+        work = layers[i]
+        if i:
+            add("projections between layers (dense)", lambda r, i=i: project_above(
+                r, layers[i - 1][k.HIDDEN], Wxs[i], bs[i], layers[i]))
+        add("cell forward cores", lambda r, i=i: forward(
+            r, plan.cells[i], Whs[i], rbs[i], fast, layers[i]))
+        dWx, db, dWh, drb = grads[i]
+        start = dh_in if i == L - 1 else zeros
+        add("cell backward cores (BPTT)", lambda r, i=i, start=start, dWh=dWh, drb=drb: backward(
+            r, plan.cells[i], start, Whs[i], layers[i], i < L - 1, dWh, drb))
+        if i:
+            add("projection gradients between layers", lambda r, i=i, dWx=dWx, db=db:
+                project_above_backward(r, layers[i - 1][k.HIDDEN], Wxs[i], layers[i], dWx, db,
+                                       layers[i - 1][k.DHIDDEN]))
+        else:
+            add("input projection gradients (scatter, dWx, db, dtable)",
+                lambda r, dWx=dWx, db=db, work=work: project_first_backward(
+                    r, ids, table, has_table, Wxs[0], no_mask, G_rows, work, dWx, db, dtable,
+                    train_table))
+    add("Dense head + loss + dL/dh_T", lambda r: head(
+        r, top[k.HIDDEN], Wd, bd, yb, fast, dWd, dbd, top[k.DH]))
+    add("RMSprop, all weights (staged, finite check)", lambda r: rmsprop(r, slots, lr, rho, eps))
     result = {}
-    for name, run in parts.items():
-        run(1)  # compile
-        once = max(_timed_call(run, 1), 1e-7)
-        repeats = max(1, int(0.02 / once))
-        samples = [_timed_call(run, repeats) / repeats for _ in range(5)]
-        result[name] = float(np.median(samples)) * batches
-    grads = plan._grads()
+    for name, runs in parts.items():
+        total = 0.0
+        for run in runs:
+            run(1)  # compile
+            once = max(_timed_call(run, 1), 1e-7)
+            repeats = max(1, int(0.02 / once))
+            samples = [_timed_call(run, repeats) / repeats for _ in range(5)]
+            total += float(np.median(samples)) * batches
+        result[name] = total
     order = np.arange(len(ids_all), dtype=np.int64)
     losses = np.empty(batches)
     corrects = np.zeros(batches, dtype=np.int64)
     targets = np.ascontiguousarray(y.reshape(-1), dtype=plan.dtype)
+    masks = tuple(no_mask for _ in plan.cells)
+    work = plan._work(batch, ids.shape[1], x)
+    last_work = plan._work(len(order) % batch or batch, ids.shape[1], x)
 
     def whole_epoch():
-        k.train_batches(
-            plan.cell,
-            ids_all,
-            targets,
-            order,
-            batch,
-            0,
-            batches,
-            no_mask,
-            False,
-            table,
-            has_table,
-            train_table,
-            Wx,
-            b,
-            Wh,
-            rb,
-            Wd,
-            bd,
-            fast,
-            lr,
-            rho,
-            eps,
-            slots,
-            grads,
-            work,
-            losses,
-            corrects,
-        )
+        k.train_batches(plan.cells, ids_all, targets, order, batch, 0, batches, masks, table,
+                        has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps,
+                        slots, grads, (dWd, dbd, dtable), work, last_work, losses, corrects)
 
     result["sum of the parts"] = sum(result.values())
     result["train_batches, whole epoch in one call"] = median_time(whole_epoch, repeats=3, number=1)
