@@ -409,6 +409,16 @@ def test_f32_activation_error_bound_dense_sweep(function):
     assert 0.5 < worst <= ULP_BOUND, (worst, worst_x)
 
 
+def test_tanh_f32_nearly_correctly_rounded_where_the_backward_needs_it():
+    """For |tanh| >= 0.48 (x in [0.52, 7.8], every 7th float32) within 0.8 ulp: the backward
+    uses 1 - h^2, which magnifies any error of h near 1 (a tanh 1.5 ulp off there broke
+    the float32 agreement of the compiled SimpleRNN backward with the reference)."""
+    lo, hi = np.array([0.52, 7.8], dtype=np.float32).view(np.uint32)
+    worst, worst_x, bad, count = _fast_math.max_ulp_error(step=7, start=int(lo), stop=int(hi))
+    assert bad == 0 and count > 3_000_000
+    assert worst <= 0.8, (worst, worst_x)
+
+
 def test_max_ulp_error_rejects_unknown_function():
     with pytest.raises(ValueError, match="function must be one of"):
         _fast_math.max_ulp_error(step=2**31, function="relu")
