@@ -11,7 +11,7 @@ projection table (500, 8), embedding (500, 16)), in float32 and float64:
   backward (from the final h only) and both for each recurrent cell (SimpleRNN, LSTM, GRU
   with reset_after True and False; the input projection excluded), gather, scatter, RMSprop;
 * the float32 tanh alone: the compiled approximation vs libm (scalar, in Numba) vs NumPy's
-  own SIMD ``np.tanh``;
+  own SIMD ``np.tanh``; and the compiled float32 sigmoid approximation;
 * the SimpleRNN forward on large batches (prediction) serial vs 2 threads;
 * the compile cost: a fresh process with an empty Numba cache vs one with the cache warm.
 
@@ -118,6 +118,7 @@ def tanh_table(count, repeats, min_seconds):
         "tanh_f32 (compiled approximation)": lambda: _fast_math.tanh_f32_array(x),
         "libm tanhf, scalar calls in Numba": lambda: libm_tanh(x, out),
         "np.tanh (NumPy's SIMD float32)": lambda: np.tanh(x),
+        "sigmoid_f32 (compiled approximation)": lambda: _fast_math.sigmoid_f32_array(x),
     }
     return [
         {
@@ -260,7 +261,7 @@ def main(argv=None):
 
     tanh_rows = tanh_table(N * T * H, repeats, min_seconds)
     result["tanh_float32"] = tanh_rows
-    print("\nfloat32 tanh over N*T*H values (ns per element)")
+    print("\nfloat32 tanh (and sigmoid) over N*T*H values (ns per element)")
     print(
         table([[r["variant"], r["ns_per_element"]] for r in tanh_rows], ["variant", "ns/element"])
     )
