@@ -1,10 +1,21 @@
-"""Shared fixtures: float64 for gradient checks, both kernel backends, a fresh seed."""
+"""Shared fixtures: float64 for gradient checks, both kernel backends, a fresh seed.
+
+Under CI (``CI`` set) hypothesis runs the ``ci`` profile: derandomized, so every run draws
+the same examples and a red run is reproducible, never a one-off draw.
+"""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import nprnn
 from nprnn import config
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _with_floatx(name):

@@ -1,5 +1,5 @@
 """The Numba kernels equal their NumPy reference twins; the float32 tanh and sigmoid stay
-within 1 ulp.
+within 2 ulp.
 
 Tolerances: float64 1e-10 relative, float32 1e-5, with
 ``rel_error = max|a - b| / max(1e-8, max(|a| + |b|))``.
@@ -221,7 +221,7 @@ def test_cell_float32_libm_switch(cell, monkeypatch):
     fast = forward(projected, states, weights)[0]
     monkeypatch.setattr(switches, "USE_FAST_TANH_FLOAT32", False)
     slow, _ = compare(cell, projected, states, weights)
-    # within a few ulp of each other (each is within 1 ulp of tanh/sigmoid of nearly the
+    # within a few ulp of each other (each is within 2 ulp of tanh/sigmoid of nearly the
     # same argument)
     assert np.max(np.abs(fast - slow[0])) < 1e-5
 

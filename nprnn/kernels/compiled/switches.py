@@ -2,8 +2,9 @@
 set them; ordinary use never needs to)."""
 
 #: float32 cells use the vectorised ``tanh`` and ``sigmoid`` of :mod:`nprnn.kernels._fast_math`
-#: (within 1 ulp of the correctly rounded value). When False, float32 calls libm's ``tanhf`` /
-#: ``expf`` like float64 calls ``tanh`` / ``exp`` (slower: a scalar call per element).
+#: (float32 arithmetic, within 2 ulp of the exact value over all 2^32 inputs). When False,
+#: float32 calls libm's ``tanhf`` / ``expf`` like float64 calls ``tanh`` / ``exp`` (slower: a
+#: scalar call per element).
 USE_FAST_TANH_FLOAT32 = True
 
 #: Inference on at least this many sequences (predict, evaluate, fit's validation) runs its
