@@ -50,17 +50,19 @@ a step is overhead and ``tanh``/``sigmoid``, not arithmetic:
 * The weight gradients of backpropagation through time are accumulated per sequence
   (``acc[k, j, n] += h~_{t-1}[k, n] dz_t[j, n]``, vectorised over n), then summed over n in a
   fixed order after the time loop; results are bitwise reproducible and independent of the
-  thread count. The accumulation and the gradient reaching h_{t-1} (``dz Wh^T``) share one
-  pass over dz. Beyond ``switches.ACC_MAX_ELEMENTS`` the accumulation goes straight into dWh
-  (same determinism, slower).
+  thread count. The products with Wh and Wh^T take four of its rows (columns) per pass over
+  the (rows, N) output, in the plain loop's order. Beyond ``switches.ACC_MAX_ELEMENTS`` the
+  accumulation goes straight into dWh (same determinism, slower).
 * No BLAS path: every product is a loop (at H = 8 the loops beat BLAS 4-5x; for wide layers,
   H >= 32, BLAS would win and is not used).
-* Numba's on-disk cache is keyed on the file of each compiled function; an edit to
-  :mod:`._loops` alone does not invalidate the cached cells that call it (clear
-  ``nprnn/kernels/compiled/__pycache__`` after editing it).
+* Numba's on-disk cache is keyed on the file of each compiled function, but a cached kernel
+  also holds the code it calls from other files (:mod:`._loops`, the activations of
+  :mod:`nprnn.kernels._fast_math`, the cells the fused step calls). :mod:`._cache`
+  therefore keeps a fingerprint of all these sources beside the cache and empties the cache
+  when they change (an in-place update, e.g. ``git pull``, that leaves some files untouched).
 """
 
-from nprnn.kernels.compiled import switches
+from nprnn.kernels.compiled import _cache, switches
 from nprnn.kernels.compiled.gru import (
     gru_backward,
     gru_forward,
@@ -106,6 +108,8 @@ from nprnn.kernels.reference import (
     sigmoid_binary_crossentropy_backward,
     softmax,
 )
+
+_cache.drop_stale()  # before any kernel's first call, which is when Numba reads its cache
 
 #: The names compiled here; every other public name is the reference's own function.
 COMPILED = (
