@@ -101,11 +101,13 @@ def test_keras_file_compiles_and_restores_the_optimizer(prefix, path, ref):
     assert model.metric_names == ["accuracy"]
     assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
     assert model.optimizer.iterations == 3
-    # The file's velocities are those of nprnn after the same three dense steps.
+    # The file's velocities are those of nprnn after the same three dense steps (float32 on
+    # both sides with their own tanh: entries far below the array's largest are compared to
+    # that scale, as the kernel tests' relative error does).
     ours = trained_book_model(prefix, ref)
     for name, a, b in zip(NAMES[prefix], model.optimizer.get_state()["velocity"],
                           ours.optimizer.get_state()["velocity"]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.max(np.abs(b)), err_msg=name)
     # ... so training resumes as it would have in nprnn.
     x = inputs(prefix, ref)
     model.train_on_batch(x, ref["y"])
