@@ -44,7 +44,7 @@ def plan_for(model, training=True):
     ``training=False`` asks for inference only (predict, evaluate's forward pass): the loss,
     optimizer and metrics then do not matter.
     """
-    if config.backend() != "numba" or (training and not model.compiled):
+    if config.backend() != "numba" or not model.built or (training and not model.compiled):
         return None
     stack = list(model.layers)
     embedding = stack.pop(0) if stack and isinstance(stack[0], Embedding) else None
@@ -60,7 +60,7 @@ def plan_for(model, training=True):
     if not isinstance(dense, Dense) or dense.units != 1 or dense.activation != "sigmoid" \
             or not dense.use_bias:
         return None
-    if len({array.dtype for array in model.weights}) != 1 or not all(
+    if len({array.dtype for array in model.weights}) > 1 or not all(
             array.flags.c_contiguous for array in model.weights):
         return None
     if not training:

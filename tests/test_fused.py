@@ -101,6 +101,10 @@ def test_the_fused_route_is_taken_only_where_it_applies(numba_backend):
                  [layers.LSTM(4, return_sequences=True), layers.LSTM(4, go_backwards=True)],
                  [layers.LSTM(4, return_sequences=True), layers.Dropout(0.2), layers.LSTM(4)]):
         assert _fused.plan_for(build(body)) is None, body
+    unbuilt = keras.Sequential([layers.Embedding(V, E), layers.LSTM(4),
+                                layers.Dense(1, activation="sigmoid")])
+    unbuilt.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    assert _fused.plan_for(unbuilt) is None  # no weights yet: fit builds, then asks again
     clipped = build(BODIES["GRU"]())
     clipped.compile(optimizer=keras.optimizers.RMSprop(clipnorm=1.0), loss="binary_crossentropy")
     assert _fused.plan_for(clipped) is None
