@@ -50,8 +50,10 @@ a step is overhead and ``tanh``/``sigmoid``, not arithmetic:
 * The weight gradients of backpropagation through time are accumulated per sequence
   (``acc[k, j, n] += h~_{t-1}[k, n] dz_t[j, n]``, vectorised over n), then summed over n in a
   fixed order after the time loop; results are bitwise reproducible and independent of the
-  thread count. The products with Wh and Wh^T take four of its rows (columns) per pass over
-  the (rows, N) output, in the plain loop's order. Beyond ``switches.ACC_MAX_ELEMENTS`` the
+  thread count. The LSTM and the GRU (``reset_after``) add four steps' terms per pass over
+  that accumulator (64 KiB for the LSTM at H = 8, N = 64: more than L1), in the same order.
+  The products with Wh and Wh^T take four of its rows (columns) per pass over the (rows, N)
+  output, in the plain loop's order. Beyond ``switches.ACC_MAX_ELEMENTS`` the
   accumulation goes straight into dWh (same determinism, slower).
 * No BLAS path: every product is a loop (at H = 8 the loops beat BLAS 4-5x; for wide layers,
   H >= 32, BLAS would win and is not used).

@@ -200,6 +200,38 @@ def accumulate_outer(x, d, acc, dW, c0, per_sequence):
                 dW[k, c0 + r] = s
 
 
+#: Steps whose weight-gradient terms :func:`accumulate_outer_steps` adds in one pass.
+STEPS_PER_PASS = 4
+
+
+@njit(**JIT_OPTIONS)
+def accumulate_outer_steps(xs, ds, count, acc):
+    """``acc[k, r, n] += sum_{i < count} xs[i, k, n] ds[i, r, n]``, the terms added in the
+    order i = 0, 1, ..., so bitwise the result of ``count`` per-sequence calls of
+    :func:`accumulate_outer` (``count <= 4``).
+
+    Why: the accumulator (K, R, N) is read and written once for up to four steps instead of
+    once a step; at the LSTM's (8, 32, 64) it is 64 KiB, more than the L1 cache holds, and
+    this pass was a third of the backward step (benchmarks/README.md).
+    """
+    K, B = xs.shape[1], xs.shape[2]
+    R = ds.shape[1]
+    if count == 4:
+        for k in range(K):
+            for r in range(R):
+                for b in range(B):
+                    s = acc[k, r, b] + xs[0, k, b] * ds[0, r, b]
+                    s += xs[1, k, b] * ds[1, r, b]
+                    s += xs[2, k, b] * ds[2, r, b]
+                    acc[k, r, b] = s + xs[3, k, b] * ds[3, r, b]
+        return
+    for i in range(count):
+        for k in range(K):
+            for r in range(R):
+                for b in range(B):
+                    acc[k, r, b] += xs[i, k, b] * ds[i, r, b]
+
+
 @njit(**JIT_OPTIONS)
 def backprop_product(x, d, W, c0, acc, dW, per_sequence, out, accumulate):
     """Both gradients of ``out += x^T W[:, c0:c0+R]`` for a ``d`` (R, N):

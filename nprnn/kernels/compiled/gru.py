@@ -19,7 +19,9 @@ from nprnn.kernels._fast_math import JIT_OPTIONS
 from nprnn.kernels.compiled import _common
 from nprnn.kernels.compiled._loops import (
     KINDS,
+    STEPS_PER_PASS,
     accumulate_outer,
+    accumulate_outer_steps,
     activate,
     add_into,
     add_product,
@@ -143,9 +145,13 @@ def _backward_core(dhidden, has_dhidden, dh, c, dprojected, dWh, drb, acc, per_s
     G = 3 * H
     dtype = hidden.dtype
     da = np.empty((G, N), dtype=dtype)
-    dinner = np.empty((G, N), dtype=dtype)
     hp = np.empty((H, N), dtype=dtype)  # h_{t-1}
-    h_in = np.empty((H, N), dtype=dtype)  # h~ = h_{t-1} m
+    # dinner and h~ = h_{t-1} m of the last steps: with reset_after, their dWh terms go into
+    # acc in one pass every STEPS_PER_PASS steps
+    ring = STEPS_PER_PASS if per_sequence and reset_after else 1
+    dinners = np.empty((ring, G, N), dtype=dtype)
+    h_ins = np.empty((ring, H, N), dtype=dtype)
+    pending = 0
     q = np.empty((H, N), dtype=dtype)
     dq = np.empty((H, N), dtype=dtype)
     direct = np.empty((H, N), dtype=dtype)
@@ -159,6 +165,8 @@ def _backward_core(dhidden, has_dhidden, dh, c, dprojected, dWh, drb, acc, per_s
             load_keep(mask, t, keep)
             split_gradient(keep, dh, carried)
         gt = gates[t]
+        h_in = h_ins[pending]
+        dinner = dinners[pending]
         if t > 0:
             load_step(hidden, t - 1, hp)
         else:
@@ -185,8 +193,14 @@ def _backward_core(dhidden, has_dhidden, dh, c, dprojected, dWh, drb, acc, per_s
                 for n in range(N):
                     dinner[2 * H + j, n] = da[2 * H + j, n] * gt[H + j, n]  # dinner_h = dp_h r
             add_into(dinner, bias_acc)  # db_rec += dinner, per sequence
-            # dWh += h~^T dinner and dh~ = dinner Wh^T, in one pass
-            backprop_product(h_in, dinner, Wh, 0, acc, dWh, per_sequence, dh, False)
+            product_transposed(dinner, Wh, 0, dh, False)  # dh~ = dinner Wh^T
+            pending += 1  # dWh += h~^T dinner: every STEPS_PER_PASS steps, and at t = 0
+            if not per_sequence:
+                accumulate_outer(h_in, dinner, acc, dWh, 0, False)
+                pending = 0
+            elif pending == ring or t == 0:
+                accumulate_outer_steps(h_ins, dinners, pending, acc)
+                pending = 0
         else:
             for j in range(H):
                 for n in range(N):

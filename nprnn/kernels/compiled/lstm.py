@@ -18,15 +18,18 @@ from nprnn.kernels._fast_math import JIT_OPTIONS
 from nprnn.kernels.compiled import _common
 from nprnn.kernels.compiled._loops import (
     KINDS,
+    STEPS_PER_PASS,
+    accumulate_outer,
+    accumulate_outer_steps,
     activate,
     add_into,
     add_product,
     add_step,
-    backprop_product,
     blend,
     load_keep,
     load_step,
     multiply,
+    product_transposed,
     reduce_sequences,
     scale_by,
     split_gradient,
@@ -136,9 +139,12 @@ def _backward_core(dhidden, has_dhidden, dh, dc, c, dprojected, dWh, acc, per_se
     N, T, H = hidden.shape
     G = 4 * H
     dtype = hidden.dtype
-    dz = np.empty((G, N), dtype=dtype)
+    # dz and h~_{t-1} of the last steps, whose dWh terms go into acc in one pass
+    ring = STEPS_PER_PASS if per_sequence else 1
+    dzs = np.empty((ring, G, N), dtype=dtype)
+    hvs = np.empty((ring, H, N), dtype=dtype)
+    pending = 0
     dtc = np.empty((H, N), dtype=dtype)
-    hv = np.empty((H, N), dtype=dtype)
     carried_h = np.empty((H, N) if has_mask else (0, 0), dtype=dtype)
     carried_c = np.empty((H, N) if has_mask else (0, 0), dtype=dtype)
     keep = np.empty(N if has_mask else 0, dtype=np.bool_)
@@ -152,6 +158,8 @@ def _backward_core(dhidden, has_dhidden, dh, dc, c, dprojected, dWh, acc, per_se
         gt = gates[t]
         tc = tanh_c[t]
         c_prev = cells[t - 1] if t > 0 else c0
+        dz = dzs[pending]
+        hv = hvs[pending]
         for j in range(H):
             for n in range(N):
                 dz[3 * H + j, n] = dh[j, n] * tc[j, n]  # do = dh f_act(c)
@@ -174,8 +182,14 @@ def _backward_core(dhidden, has_dhidden, dh, dc, c, dprojected, dWh, acc, per_se
             hv[:] = h0
         if has_rm:
             scale_by(hv, rm)  # h~ = h_{t-1} m
-        # dWh += h~^T dz and dh_{t-1} = dz Wh^T, in one pass
-        backprop_product(hv, dz, Wh, 0, acc, dWh, per_sequence, dh, False)
+        product_transposed(dz, Wh, 0, dh, False)  # dh_{t-1} = dz Wh^T
+        pending += 1  # dWh += h~^T dz: every STEPS_PER_PASS steps, and at t = 0
+        if not per_sequence:
+            accumulate_outer(hv, dz, acc, dWh, 0, False)
+            pending = 0
+        elif pending == ring or t == 0:
+            accumulate_outer_steps(hvs, dzs, pending, acc)
+            pending = 0
         if has_rm:
             scale_by(dh, rm)
         if has_mask:
