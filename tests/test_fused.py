@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nprnn as keras
 from nprnn import _fused, callbacks, config, layers
@@ -170,3 +172,48 @@ def test_parallel_predict_gives_the_serial_bits(numba_backend, monkeypatch, body
     monkeypatch.setattr(switches, "PARALLEL_MIN_BATCH", 1)
     monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     np.testing.assert_array_equal(model.predict(ids, batch_size=64, verbose=0), serial)
+
+
+# numba_backend only selects the backend: the same for every example
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(1, 90), steps=st.integers(1, 9), embed=st.integers(1, 7),
+       units=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+       batch_size=st.integers(1, 40), rates=st.tuples(st.sampled_from([0.0, 0.4]),
+                                                       st.sampled_from([0.0, 0.4])))
+def test_a_stack_of_any_size_equals_the_per_layer_route(numba_backend, count, steps, embed, units,
+                                                        batch_size, rates):
+    """Any sizes, batch sizes that do or do not divide the data, dropout on either layer:
+    float64 weights and predictions after an epoch equal the per-layer route's to 1e-10."""
+    previous = config.floatx()
+    config.set_floatx("float64")
+    try:
+        rng = np.random.default_rng(count * 31 + steps)
+        ids = rng.integers(0, V, size=(count, steps))
+        labels = rng.integers(0, 2, size=count)
+        results = []
+        for route in ("fused", "layers"):
+            keras.utils.set_random_seed(3)
+            model = keras.Sequential([
+                layers.Embedding(V, embed),
+                layers.LSTM(units[0], dropout=rates[0], return_sequences=True),
+                layers.GRU(units[1], dropout=rates[1]),
+                layers.Dense(1, activation="sigmoid")])
+            model.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss="binary_crossentropy",
+                          metrics=["accuracy"])
+            original = _fused.plan_for
+            if route == "layers":
+                _fused.plan_for = lambda model, training=True: None
+            try:
+                model.fit(ids, labels, epochs=1, batch_size=batch_size, verbose=0)
+                assert (original(model) is not None) == (route == "fused") or route == "layers"
+                results.append((model.get_weights(),
+                                model.predict(ids, batch_size=batch_size, verbose=0)))
+            finally:
+                _fused.plan_for = original
+        (fused_weights, fused_out), (weights, out) = results
+        for a, b in zip(fused_weights, weights, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(fused_out, out, atol=1e-10, rtol=0)
+    finally:
+        config.set_floatx(previous)
