@@ -233,6 +233,22 @@ def accumulate_outer_steps(xs, ds, count, acc):
 
 
 @njit(**JIT_OPTIONS)
+def pass_step_terms(xs, ds, pending, last, acc, dW, per_sequence):
+    """A backward step has put ``h~`` and ``dz`` in ``xs[pending]``, ``ds[pending]``: add
+    their weight-gradient terms ``h~^T dz`` now, or leave them for the next
+    :func:`accumulate_outer_steps` pass (every :data:`STEPS_PER_PASS` steps and at the
+    ``last`` one). Returns the slot of the next step."""
+    pending += 1
+    if not per_sequence:  # straight into dW, a step at a time
+        accumulate_outer(xs[0], ds[0], acc, dW, 0, False)
+        return 0
+    if pending == xs.shape[0] or last:
+        accumulate_outer_steps(xs, ds, pending, acc)
+        return 0
+    return pending
+
+
+@njit(**JIT_OPTIONS)
 def backprop_product(x, d, W, c0, acc, dW, per_sequence, out, accumulate):
     """Both gradients of ``out += x^T W[:, c0:c0+R]`` for a ``d`` (R, N):
     :func:`accumulate_outer` (the weight gradient) and :func:`product_transposed` (the

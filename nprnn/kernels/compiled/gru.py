@@ -21,7 +21,6 @@ from nprnn.kernels.compiled._loops import (
     KINDS,
     STEPS_PER_PASS,
     accumulate_outer,
-    accumulate_outer_steps,
     activate,
     add_into,
     add_product,
@@ -31,6 +30,7 @@ from nprnn.kernels.compiled._loops import (
     load_keep,
     load_step,
     multiply,
+    pass_step_terms,
     product_transposed,
     reduce_sequences,
     scale_by,
@@ -194,13 +194,8 @@ def _backward_core(dhidden, has_dhidden, dh, c, dprojected, dWh, drb, acc, per_s
                     dinner[2 * H + j, n] = da[2 * H + j, n] * gt[H + j, n]  # dinner_h = dp_h r
             add_into(dinner, bias_acc)  # db_rec += dinner, per sequence
             product_transposed(dinner, Wh, 0, dh, False)  # dh~ = dinner Wh^T
-            pending += 1  # dWh += h~^T dinner: every STEPS_PER_PASS steps, and at t = 0
-            if not per_sequence:
-                accumulate_outer(h_in, dinner, acc, dWh, 0, False)
-                pending = 0
-            elif pending == ring or t == 0:
-                accumulate_outer_steps(h_ins, dinners, pending, acc)
-                pending = 0
+            pending = pass_step_terms(h_ins, dinners, pending, t == 0, acc, dWh,
+                                      per_sequence)  # dWh += h~^T dinner
         else:
             for j in range(H):
                 for n in range(N):

@@ -19,8 +19,6 @@ from nprnn.kernels.compiled import _common
 from nprnn.kernels.compiled._loops import (
     KINDS,
     STEPS_PER_PASS,
-    accumulate_outer,
-    accumulate_outer_steps,
     activate,
     add_into,
     add_product,
@@ -29,6 +27,7 @@ from nprnn.kernels.compiled._loops import (
     load_keep,
     load_step,
     multiply,
+    pass_step_terms,
     product_transposed,
     reduce_sequences,
     scale_by,
@@ -183,13 +182,7 @@ def _backward_core(dhidden, has_dhidden, dh, dc, c, dprojected, dWh, acc, per_se
         if has_rm:
             scale_by(hv, rm)  # h~ = h_{t-1} m
         product_transposed(dz, Wh, 0, dh, False)  # dh_{t-1} = dz Wh^T
-        pending += 1  # dWh += h~^T dz: every STEPS_PER_PASS steps, and at t = 0
-        if not per_sequence:
-            accumulate_outer(hv, dz, acc, dWh, 0, False)
-            pending = 0
-        elif pending == ring or t == 0:
-            accumulate_outer_steps(hvs, dzs, pending, acc)
-            pending = 0
+        pending = pass_step_terms(hvs, dzs, pending, t == 0, acc, dWh, per_sequence)  # dWh
         if has_rm:
             scale_by(dh, rm)
         if has_mask:
