@@ -928,16 +928,24 @@ def load_keras_model(handle, source, compile=True):
     training_config = json_attribute(handle, "training_config", source)
     if training_config is None:
         return model
-    problem = compile_from_keras(model, training_config, source)
+    state = handle.get("optimizer_weights")
+    return _compile_and_restore(model, training_config, source, None if state is None else
+                                lambda: restore_keras_optimizer_weights(model, state, source))
+
+
+def _compile_and_restore(model, settings, source, restore_optimizer):
+    """Compile ``model`` with Keras' training settings, then call ``restore_optimizer`` (or
+    None: the file holds no optimizer state), which returns None or what went wrong. Either
+    failure is a warning, never an error: the weights are loaded all the same."""
+    problem = compile_from_keras(model, settings, source)
     if problem is not None:
         warnings.warn(f"{problem}; the model is returned uncompiled: compile it yourself",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
         return model
-    if "optimizer_weights" in handle:
-        problem = restore_keras_optimizer_weights(model, handle["optimizer_weights"], source)
-        if problem is not None:
-            warnings.warn(f"{source}: the optimizer state was not restored ({problem}); "
-                          "training resumes with a fresh optimizer", UserWarning, stacklevel=3)
+    problem = restore_optimizer() if restore_optimizer is not None else None
+    if problem is not None:
+        warnings.warn(f"{source}: the optimizer state was not restored ({problem}); "
+                      "training resumes with a fresh optimizer", UserWarning, stacklevel=4)
     return model
 
 
@@ -1303,14 +1311,7 @@ def load_keras_archive(config, handle, source, compile=True):
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
     if not compile or not isinstance(compile_config, dict):
         return model
-    problem = compile_from_keras(model, _compile_settings(compile_config), source)
-    if problem is not None:
-        warnings.warn(f"{problem}; the model is returned uncompiled: compile it yourself",
-                      UserWarning, stacklevel=3)
-        return model
-    if "optimizer/vars" in handle:
-        problem = restore_keras3_optimizer(model, handle["optimizer/vars"], source)
-        if problem is not None:
-            warnings.warn(f"{source}: the optimizer state was not restored ({problem}); "
-                          "training resumes with a fresh optimizer", UserWarning, stacklevel=3)
-    return model
+    state = handle.get("optimizer/vars")
+    return _compile_and_restore(model, _compile_settings(compile_config), source,
+                                None if state is None else
+                                lambda: restore_keras3_optimizer(model, state, source))

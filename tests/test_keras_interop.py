@@ -87,7 +87,11 @@ def h5_entries(data_or_path):
 
 
 def strip_nprnn_config(path):
-    """Make an nprnn-written .keras file look Keras-written (no nprnn_config attribute)."""
+    """Make an nprnn-written .keras or .h5 file look Keras-written (no nprnn_config)."""
+    if str(path).endswith(".h5"):
+        with h5py.File(path, "r+") as handle:
+            del handle.attrs["nprnn_config"]
+        return
     contents = members(path)
     buffer = io.BytesIO(contents["model.weights.h5"])
     with h5py.File(buffer, "r+") as handle:
@@ -199,11 +203,7 @@ def test_round_trip_through_keras_formats(name, suffix, expected, tmp_path):
     model.save(path)
     model.save(keras_only)
     # Read as Keras would write it: from Keras' configuration alone.
-    if suffix == ".keras":
-        strip_nprnn_config(keras_only)
-    else:
-        with h5py.File(keras_only, "r+") as handle:
-            del handle.attrs["nprnn_config"]
+    strip_nprnn_config(keras_only)
     loaded = keras.load_model(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -484,11 +484,7 @@ def test_losses_go_through_keras_compile_settings(loss, suffix, tmp_path):
     model.compile(optimizer="rmsprop", loss=loss(), metrics=["accuracy"])
     path = tmp_path / f"m{suffix}"
     model.save(path)
-    if suffix == ".keras":
-        strip_nprnn_config(path)
-    else:
-        with h5py.File(path, "r+") as handle:
-            del handle.attrs["nprnn_config"]
+    strip_nprnn_config(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded = keras.load_model(path)
