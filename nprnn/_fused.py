@@ -136,13 +136,14 @@ class FusedPlan:
         first = x.num_classes if isinstance(x, SparseOneHot) else self.embedding.output_dim
         return (first, *(rnn.units for rnn in self.rnns))
 
-    def _work(self, batch_size, steps, x, training=True):
+    def _work(self, batch_size, steps, x, training=True, part=0):
         """The kernels' buffers for batches of ``batch_size``, kept for the next call (one set
-        per batch size for training, one for inference)."""
+        per batch size for training, one for inference; ``part``: one set per range of
+        :meth:`_logits_on_threads`)."""
         dims = self._dims(x)
-        key = (training, batch_size, steps, dims)
+        key = (training, batch_size, steps, dims, part)
         if key not in self.work:
-            if len(self.work) > 8:  # a long run of odd sizes: start again
+            if len(self.work) > 16:  # a long run of odd sizes: start again
                 self.work.clear()
             rows = dims[0] if isinstance(x, SparseOneHot) else self.embedding.input_dim
             dropout_first = training and self.embedding is not None and self.rnns[0].dropout > 0
@@ -242,31 +243,31 @@ class FusedPlan:
         threshold = switches.PARALLEL_MIN_BATCH
         threads = numba.get_num_threads()
         if threshold and total >= threshold and threads > 1:
-            self._logits_on_threads(ids, batch_size, self._dims(x), threads, args, out)
+            self._logits_on_threads(x, ids, batch_size, threads, args, out)
             return out
         layers = self._work(batch_size, steps, x, training=False)[2]
         last_layers = self._work(last_size, steps, x, training=False)[2]
         self.kernels.predict_logits(self.cells, ids, 0, total, *args, layers, last_layers, out)
         return out
 
-    def _logits_on_threads(self, ids, batch_size, dims, threads, args, out):
+    def _logits_on_threads(self, x, ids, batch_size, threads, args, out):
         """:meth:`logits` on ``threads`` threads: the blocks split into two ranges a thread,
         handed out one at a time (a thread on a busy core takes fewer), each range with
-        buffers of its own. The kernel releases the GIL; the logits are the serial ones bit
-        for bit."""
+        buffers of its own (kept for the next call). The kernel releases the GIL; the logits
+        are the serial ones bit for bit."""
         total, steps = ids.shape
         blocks = -(-total // batch_size)
         count = min(blocks, 2 * threads)
         bounds = [min(total, blocks * p // count * batch_size) for p in range(count + 1)]
-        last_size = total % batch_size or batch_size
+        buffers = [self._work(batch_size, steps, x, training=False, part=p)[2]
+                   for p in range(count)]
+        # only the last range can end in a smaller block
+        last = self._work(total % batch_size or batch_size, steps, x, training=False,
+                          part=count - 1)[2]
 
         def run(p):
-            start, stop = bounds[p], bounds[p + 1]
-            work = self.kernels.make_work(self.cells, batch_size, steps, dims, 0, self.dtype,
-                                          training=False)
-            last = self.kernels.make_work(self.cells, last_size, steps, dims, 0, self.dtype,
-                                          training=False)
-            self.kernels.predict_logits(self.cells, ids, start, stop, *args, work[2], last[2],
+            self.kernels.predict_logits(self.cells, ids, bounds[p], bounds[p + 1], *args,
+                                        buffers[p], last if p == count - 1 else buffers[p],
                                         out)
 
         for future in [_pool(threads).submit(run, p) for p in range(count)]:
