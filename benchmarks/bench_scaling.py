@@ -141,7 +141,10 @@ def plot(points, path):
         ax.legend(fontsize=8)
     fig.suptitle("Training time per epoch, Embedding(500,16) -> SimpleRNN(H) -> Dense(1)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from nprnn._io import atomic_open  # a failed write leaves the old PNG, not half a new one
+
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
 
 

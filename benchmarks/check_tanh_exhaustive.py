@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nprnn.kernels._fast_math import FUNCTIONS, max_ulp_error  # noqa: E402
+from _common import write_json  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from nprnn.kernels._fast_math import FUNCTIONS, max_ulp_error  # noqa: E402
 
 
 def main(argv=None):
@@ -64,8 +64,7 @@ def main(argv=None):
         "seconds": round(seconds, 1),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.function}_exhaustive.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(f"{args.function}_exhaustive.json", result)
     return 0 if bad == 0 and worst <= args.bound else 1
 
 
