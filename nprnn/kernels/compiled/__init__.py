@@ -62,6 +62,9 @@ a step is overhead and ``tanh``/``sigmoid``, not arithmetic:
   :mod:`nprnn.kernels._fast_math`, the cells the fused step calls). :mod:`._cache`
   therefore keeps a fingerprint of all these sources beside the cache and empties the cache
   when they change (an in-place update, e.g. ``git pull``, that leaves some files untouched).
+  It also wraps every kernel's cache so that a cache that cannot be written (full disk,
+  read-only) or read (a truncated file) costs the cache, with one ``RuntimeWarning``, never
+  the call: Numba itself lets these errors out of the kernel's first call on Linux.
 """
 
 from nprnn.kernels.compiled import _cache, switches
@@ -112,6 +115,7 @@ from nprnn.kernels.reference import (
 )
 
 _cache.drop_stale()  # before any kernel's first call, which is when Numba reads its cache
+_cache.guard_kernels()  # a cache that cannot be written or read costs the cache, not the call
 
 #: The names compiled here; every other public name is the reference's own function.
 COMPILED = (
