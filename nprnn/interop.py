@@ -40,7 +40,10 @@ Keras' files (write)
     :func:`keras_optimizer_weights` describe an nprnn model in the shape Keras' legacy loader
     expects; :mod:`nprnn.saving` writes them into ``.h5`` files, so that
     ``keras.models.load_model('best-2rnn-model.h5')`` gives a compiled Keras model with
-    the same weights. :func:`write_keras3_weights` writes Keras 3's ``.weights.h5`` layout
+    the same weights. Of the optimizer state in such a file (nprnn's or Keras' own), Keras
+    3 takes back only the iteration count and the learning rate (see
+    :func:`keras_optimizer_weights`); the ``.keras`` archive gives it the whole state.
+    :func:`write_keras3_weights` writes Keras 3's ``.weights.h5`` layout
     (for ``save_weights('x.weights.h5')``, and inside ``.keras`` archives with the optimizer's
     ``optimizer/vars``); :func:`keras_archive_config` is the archive's ``config.json``;
     :func:`keras_json` is the text Keras 3's ``model.to_json()`` gives
@@ -1168,7 +1171,34 @@ def keras_training_config(model):
 
 def keras_optimizer_weights(model):
     """``[(name, array, slot)]`` in Keras 3's order: iteration, learning_rate (slot None),
-    then for each trainable weight each slot (RMSprop: velocity; Adam: momentum, velocity)."""
+    then for each trainable weight each slot (RMSprop: velocity; Adam: momentum, velocity;
+    SGD with momentum: momentum; none for plain SGD).
+
+    This is what Keras 3's ``model.save('x.h5')`` writes into the ``optimizer_weights``
+    group (its ``optimizer.variables``, each named by its path, such as
+    ``adam/sequential_lstm_lstm_cell_kernel_momentum``, int64 iteration, float32 others), and
+    the order its legacy loader (``keras/src/legacy/saving/legacy_h5_format.py``) needs: the
+    loader reads the datasets named in the ``weight_names`` attribute, in that order (the
+    names only locate the datasets), and hands the list to the optimizer's ``set_weights``,
+    which assigns it to the optimizer's variables by position, checking shapes only.
+    ``tests/test_keras_files.py`` compares this layout with Keras-written files for RMSprop,
+    Adam and SGD.
+
+    What Keras 3 (3.15.1) restores from it is nevertheless only the iteration count and the
+    learning rate, from nprnn's files and from its own alike: before ``set_weights`` the
+    loader builds the optimizer over ``model._trainable_variables``, the variables the model
+    object tracks itself, which for a ``Sequential`` is an empty list (the weights belong to
+    its layers), so the optimizer has just its two scalars and the slots are left out. The
+    optimizer then counts as built over no weight, and Keras' ``fit`` raises "Unknown
+    variable" until the model is compiled again. No layout avoids this (the slots are
+    complete and in the right places: building the optimizer over
+    ``model.trainable_variables`` and calling ``set_weights`` with the datasets restores all
+    of them; ``tests/fixtures/check_nprnn_h5_optimizer_in_keras.py``). tf_keras 2 builds its
+    legacy optimizer over all trainable variables, but its variable list has no learning
+    rate entry and must match in length, so it keeps a fresh optimizer (with a warning), as
+    it does for Keras 3's files. The ``.keras`` archive (:func:`write_keras3_weights`) gives
+    Keras 3 the whole state.
+    """
     optimizer = model.optimizer
     state = optimizer.get_state()
     prefix = optimizer.name

@@ -4,11 +4,14 @@ Three formats, chosen by the file's suffix:
 
 ``.h5`` / ``.hdf5``
     HDF5 (h5py), in Keras' legacy HDF5 layout, so that the book's checkpoint names
-    (``best-simplernn-model.h5``) load in Keras with ``keras.models.load_model`` (compiled,
-    optimizer state included) or ``model.load_weights``: root attributes ``model_config`` and
+    (``best-simplernn-model.h5``) load in Keras with ``keras.models.load_model`` (compiled)
+    or ``model.load_weights``: root attributes ``model_config`` and
     ``training_config`` (Keras' JSON), ``keras_version``, ``backend``; a group
     ``model_weights`` with ``layer_names``, one group per layer with ``weight_names`` and one
-    dataset per weight; a group ``optimizer_weights`` with ``weight_names``. nprnn adds the
+    dataset per weight; a group ``optimizer_weights`` with ``weight_names``, as Keras 3 lays
+    it out (of which Keras 3's own loader takes back only the iteration count and the
+    learning rate, from its own files too: :func:`nprnn.interop.keras_optimizer_weights`;
+    nprnn reads the whole state back). nprnn adds the
     attributes ``nprnn_config`` (its own JSON, used when nprnn reads the file back) and
     ``nprnn_format_version``. Files written by Keras (2 or 3) load too, for the models nprnn
     can compute (:mod:`nprnn.interop`). ``save_weights('x.weights.h5')`` writes Keras 3's
@@ -330,9 +333,11 @@ def _save_hdf5(model, path, include_optimizer=True, weights_only=False):
     group ``model_weights`` (attribute ``layer_names``; per layer a group with
     ``weight_names`` and the datasets, named as Keras 3 names them); group
     ``optimizer_weights`` (attribute ``weight_names``: iteration, learning_rate, then the
-    slots, in Keras 3's order). ``save_weights`` writes the layer groups at the root, as
-    Keras' legacy ``save_weights('x.h5')`` did, or, for a name ending in ``.weights.h5``,
-    Keras 3's weights layout (which Keras 3's ``load_weights`` requires for that suffix).
+    slots, in Keras 3's order, which its loader assigns by position; Keras 3 itself keeps
+    only the first two, see :func:`nprnn.interop.keras_optimizer_weights`).
+    ``save_weights`` writes the layer groups at the root, as Keras' legacy
+    ``save_weights('x.h5')`` did, or, for a name ending in ``.weights.h5``, Keras 3's
+    weights layout (which Keras 3's ``load_weights`` requires for that suffix).
     """
     h5py = _h5py()
     with_optimizer = include_optimizer and not weights_only and model.compiled

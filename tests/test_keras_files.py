@@ -3,8 +3,13 @@
 Fixtures: ``keras_{simplernn,embedding}_model.h5`` saved by Keras 3.15.1 with
 ``model.save('x.h5')`` after three RMSprop steps (``make_keras_fixtures.py``), and
 ``tf_keras_tiny_model.h5`` saved by Keras 2 (tf_keras 2.21) after two steps
-(``check_nprnn_h5_in_keras.py --make-keras2-fixture``). That Keras itself loads the files
-nprnn writes is checked by hand with ``tests/fixtures/check_nprnn_h5_in_keras.py``.
+(``check_nprnn_h5_in_keras.py --make-keras2-fixture``); ``keras_optimizers/`` holds Keras
+3.15.1's ``.h5`` files of a SimpleRNN and an LSTM model after two steps of RMSprop, Adam, SGD
+with momentum and plain SGD (``make_keras_optimizer_fixtures.py``), against which nprnn's
+``optimizer_weights`` layout is compared. That Keras itself loads the files nprnn writes is
+checked by hand with ``tests/fixtures/check_nprnn_h5_in_keras.py``, and what Keras restores of
+their optimizer state (only the iteration count and the learning rate in Keras 3, from its
+own files too) with ``tests/fixtures/check_nprnn_h5_optimizer_in_keras.py``.
 """
 
 import json
@@ -540,3 +545,94 @@ def test_checkpoint_with_the_books_callbacks_writes_a_keras_file(ref, tmp_path):
     loaded = keras.load_model(path)
     np.testing.assert_array_equal(loaded.predict(ref["x_ids"], verbose=0),
                                   model2.predict(ref["x_ids"], verbose=0))
+
+
+# --------------------------------------------------------------------------------------
+# optimizer_weights: nprnn's layout against Keras' own files, per optimizer
+# --------------------------------------------------------------------------------------
+KERAS_OPTIMIZERS = FIXTURES / "keras_optimizers"
+OPTIMIZER_CASES = {  # the optimizers make_keras_optimizer_fixtures.py trains with
+    "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate=1e-2),
+    "adam": lambda: keras.optimizers.Adam(learning_rate=1e-2),
+    "sgd_momentum": lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+    "sgd": lambda: keras.optimizers.SGD(learning_rate=0.1),
+}
+OPTIMIZER_TAGS = [f"{model}_{optimizer}" for model in ("simplernn", "lstm")
+                  for optimizer in OPTIMIZER_CASES]
+
+
+@pytest.fixture(scope="module")
+def optimizer_expected():
+    with np.load(KERAS_OPTIMIZERS / "expected.npz", allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def optimizer_layout(path):
+    """``optimizer_weights`` as Keras' legacy loader sees it: the names in ``weight_names``
+    order, each dataset's shape and dtype, and the optimizer name in ``training_config``."""
+    with h5py.File(path, "r") as handle:
+        group = handle["optimizer_weights"]
+        names = [text(n) for n in group.attrs["weight_names"]]
+        items = [(name, group[name].shape, group[name].dtype) for name in names]
+        values = [group[name][()] for name in names[:2]]
+        training = json.loads(text(handle.attrs["training_config"]))
+    return items, values, training["optimizer_config"]["config"]["name"]
+
+
+@pytest.mark.parametrize("tag", OPTIMIZER_TAGS)
+def test_written_optimizer_weights_have_the_layout_keras_writes(tag, optimizer_expected,
+                                                                tmp_path):
+    """Keras 3's loader assigns the ``optimizer_weights`` datasets, taken in ``weight_names``
+    order, to the optimizer's variables by position (iteration, learning_rate, then each
+    trainable weight's slots in turn), checking only shapes: nprnn's file must list the same
+    entries in the same order, with the same shapes and dtypes, as Keras' own file of the
+    same model and optimizer (only the optimizer's name, the prefix, may differ)."""
+    model_tag, optimizer_tag = tag.split("_", 1)
+    recurrent = (keras.layers.SimpleRNN(3, name="simple_rnn") if model_tag == "simplernn"
+                 else keras.layers.LSTM(3, name="lstm"))
+    model = keras.Sequential([keras.layers.Embedding(30, 4, name="embedding"), recurrent,
+                              keras.layers.Dense(1, activation="sigmoid", name="dense")],
+                             name="sequential")
+    model.compile(optimizer=OPTIMIZER_CASES[optimizer_tag](), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    for _ in range(2):
+        model.train_on_batch(optimizer_expected["ids"], optimizer_expected["y"])
+    path = tmp_path / "model.h5"
+    model.save(path)
+    ours, our_values, our_name = optimizer_layout(path)
+    theirs, their_values, their_name = optimizer_layout(KERAS_OPTIMIZERS / f"{tag}.h5")
+    assert len(ours) == len(theirs)
+    for (name, shape, dtype), (keras_name, keras_shape, keras_dtype) in zip(ours, theirs):
+        # Keras names each variable '<optimizer name>/<path>'; the path must be Keras'.
+        assert name.split("/", 1) == [our_name, keras_name.split("/", 1)[1]]
+        assert keras_name.startswith(f"{their_name}/")
+        assert (shape, dtype) == (keras_shape, keras_dtype), name
+    assert int(our_values[0]) == int(their_values[0]) == 2  # the iteration count
+    assert our_values[1] == their_values[1]  # the float32 learning rate
+
+
+@pytest.mark.parametrize("tag", OPTIMIZER_TAGS)
+def test_keras_optimizer_state_is_read_into_the_right_slots(tag, optimizer_expected):
+    """Keras' variables in ``optimizer.variables`` order (saved by the fixture script, by
+    position, not by name) are what nprnn restores: Adam's momentum and velocity not swapped,
+    SGD's momentum read, and zeros for the slot Keras' plain SGD lacks."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.load_model(KERAS_OPTIMIZERS / f"{tag}.h5")
+    keras_values = [optimizer_expected[f"{tag}/var{i}"] for i in range(sum(
+        key.startswith(f"{tag}/var") for key in optimizer_expected))]
+    state = loaded.optimizer.get_state()
+    assert state["iterations"] == int(keras_values[0]) == 2
+    assert loaded.optimizer.learning_rate == pytest.approx(float(keras_values[1]), rel=1e-7)
+    weights = loaded.trainable_weights
+    slots = list(loaded.optimizer.slot_names)
+    if tag.endswith("_sgd"):
+        assert len(keras_values) == 2
+        for value, weight in zip(state["momentum"], weights, strict=True):
+            np.testing.assert_array_equal(value, np.zeros_like(weight))
+        return
+    assert len(keras_values) == 2 + len(slots) * len(weights)
+    for index in range(len(weights)):
+        for offset, slot in enumerate(slots):
+            np.testing.assert_array_equal(state[slot][index],
+                                          keras_values[2 + index * len(slots) + offset])
