@@ -13,8 +13,8 @@ restore_best_weights=True)) and reports, per model, the median best-epoch val_ac
 val_loss over the seeds beside the book's run and its reruns' band.
 
 Writes ``seed_sweep_9_3.json`` and ``seed_sweep_9_3_<model>.png`` (validation loss per
-epoch of every seed). Seeds 1-10 took 35 min on 2 shared cores (per seed: LSTM about 30 s,
-LSTM with dropout 90 s, two LSTMs 85 s, GRU 15 s).
+epoch of every seed). Seeds 1-10 took 27 min on 2 shared cores (per seed: LSTM about 14 s,
+LSTM with dropout 20-45 s, two LSTMs 35-230 s, GRU 6-17 s; the machine was busy).
 """
 
 import contextlib
