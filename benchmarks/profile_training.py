@@ -151,8 +151,9 @@ def _harnesses():
 
     @njit
     def forward(repeats, cell, Wh, rb, fast, work):
+        no_padding = np.zeros((0, 0), dtype=np.bool_)
         for _ in range(repeats):
-            fused._forward(cell, Wh, rb, fast, work)
+            fused._forward(cell, Wh, rb, fast, no_padding, False, work)
 
     @njit
     def head(repeats, hidden, Wd, bd, y, fast, dWd, dbd, dh):
@@ -161,9 +162,10 @@ def _harnesses():
 
     @njit
     def backward(repeats, cell, dh_in, Wh, work, has_dhidden, dWh, drb):
+        no_padding = np.zeros((0, 0), dtype=np.bool_)
         for _ in range(repeats):
             work[fused.DH][:] = dh_in  # the backward overwrites dh: start from the same one
-            fused._backward(cell, Wh, work, has_dhidden, dWh, drb)
+            fused._backward(cell, Wh, no_padding, False, work, has_dhidden, dWh, drb)
 
     @njit
     def project_first_backward(repeats, ids, table, has_table, Wx, dmask, G_rows, work, dWx,
@@ -272,7 +274,7 @@ def fused_parts(model, x, y, batch, batches):
     last_work = plan._work(len(order) % batch or batch, ids.shape[1], x)
 
     def whole_epoch():
-        k.train_batches(plan.cells, ids_all, targets, order, batch, 0, batches, masks, table,
+        k.train_batches(plan.cells, ids_all, targets, order, batch, 0, batches, False, masks, table,
                         has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps,
                         slots, grads, (dWd, dbd, dtable), work, last_work, losses, corrects)
 

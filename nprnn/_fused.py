@@ -2,7 +2,8 @@
 
 :mod:`nprnn.kernels.compiled.fused` runs a batch of the chapter's models -- ``[Embedding]
 -> SimpleRNN | LSTM | GRU (one, or a stack whose lower layers return sequences) ->
-Dense(1, sigmoid)`` with binary cross-entropy and RMSprop -- in one compiled call, and an
+Dense(1, sigmoid)`` with binary cross-entropy and RMSprop, the Embedding with or without
+``mask_zero`` -- in one compiled call, and an
 epoch in a few. :func:`plan_for` says whether a model is such a model (everything else, and
 the NumPy backend, takes the per-layer route, which the fused one is tested equal to); a
 :class:`FusedPlan` holds the buffers and calls the kernels.
@@ -51,8 +52,6 @@ def plan_for(model, training=True):
     if len(stack) < 2 or not all(layer.trainable for layer in model.layers):
         return None
     *rnns, dense = stack
-    if embedding is not None and embedding.mask_zero:
-        return None
     cells = tuple(_cell_number(rnn) for rnn in rnns)
     if None in cells or not all(_plain(rnn, top=(i == len(rnns) - 1))
                                 for i, rnn in enumerate(rnns)):
@@ -175,6 +174,11 @@ class FusedPlan:
         return tuple((w, g, v, np.empty(w.shape, w.dtype), np.empty(v.shape, v.dtype))
                      for w, g, v in zip(weights, grads, velocities))
 
+    def _has_mask(self):
+        """The Embedding's ``mask_zero``: every recurrent layer skips the steps of token 0
+        (Keras passes the mask up through the layers that return sequences)."""
+        return self.embedding is not None and self.embedding.mask_zero
+
     @staticmethod
     def _ids(x):
         return x.indices if isinstance(x, SparseOneHot) else x
@@ -193,8 +197,9 @@ class FusedPlan:
         targets = np.ascontiguousarray(y.reshape(-1), dtype=self.dtype)
         grads, dense_grads = self._grads()
         done = self.kernels.train_batches(
-            self.cells, ids, targets, order, batch_size, first, last, dropout_masks, table,
-            has_table, has_table and self.embedding.trainable, Wxs, bs, Whs, rbs, Wd, bd,
+            self.cells, ids, targets, order, batch_size, first, last, self._has_mask(),
+            dropout_masks, table, has_table, has_table and self.embedding.trainable, Wxs, bs,
+            Whs, rbs, Wd, bd,
             self._fast(), float(optimizer.learning_rate), float(optimizer.rho),
             float(optimizer.epsilon), self._slots(), grads, dense_grads,
             self._work(batch_size, steps, x), self._work(last_size, steps, x), losses_,
@@ -239,7 +244,8 @@ class FusedPlan:
         P = self._work(batch_size, steps, x, training=False)[0]
         self.kernels.project_table(table, has_table, Wxs[0], bs[0], P)
         last_size = total % batch_size or batch_size
-        args = (no_masks, table, has_table, Wxs, bs, Whs, rbs, Wd, bd, self._fast(), P)
+        args = (self._has_mask(), no_masks, table, has_table, Wxs, bs, Whs, rbs, Wd, bd,
+                self._fast(), P)
         threshold = switches.PARALLEL_MIN_BATCH
         threads = numba.get_num_threads()
         if threshold and total >= threshold and threads > 1:

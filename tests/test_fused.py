@@ -18,10 +18,23 @@ from nprnn import _fused, callbacks, config, layers
 V, E, T = 40, 6, 12
 
 
-def data(count=150, seed=0):
+def data(count=150, seed=0, padded=False):
+    """Token ids and labels; ``padded``: token 0 only as padding, before most rows, after
+    some, none in a few, one row all padding, and 0 inside a couple of rows (as
+    ``mask_zero`` sees it: a step to skip wherever it is)."""
     rng = np.random.default_rng(seed)
-    ids = rng.integers(0, V, size=(count, T))
-    return ids, (ids[:, 0] > V // 2).astype(int)
+    ids = rng.integers(1 if padded else 0, V, size=(count, T))
+    if padded:
+        lengths = rng.integers(0, T + 1, size=count)
+        for n, length in enumerate(lengths):
+            if n % 4 == 3:
+                ids[n, length:] = 0  # post-padding
+            else:
+                ids[n, :T - length] = 0  # pre-padding
+        ids[1] = 0
+        ids[2, T // 2] = 0
+        ids[5, [0, 3, T - 1]] = 0
+    return ids, (ids.max(axis=1) > V // 2).astype(int)
 
 
 BODIES = {
@@ -39,9 +52,9 @@ BODIES = {
 }
 
 
-def build(body, one_hot=False, learning_rate=1e-2):
+def build(body, one_hot=False, learning_rate=1e-2, mask_zero=False):
     keras.utils.set_random_seed(5)
-    first = [] if one_hot else [layers.Embedding(V, E, input_length=T)]
+    first = [] if one_hot else [layers.Embedding(V, E, input_length=T, mask_zero=mask_zero)]
     if one_hot:
         body = [type(body[0]).from_config({**body[0].get_config(), "input_shape": (T, V)}),
                 *body[1:]]
@@ -51,9 +64,10 @@ def build(body, one_hot=False, learning_rate=1e-2):
     return model
 
 
-def train(route, body, one_hot=False, epochs=2, batch_size=32, callback_list=(), **fit):
-    model = build(BODIES[body](), one_hot)
-    ids, labels = data()
+def train(route, body, one_hot=False, epochs=2, batch_size=32, callback_list=(), mask_zero=False,
+          **fit):
+    model = build(BODIES[body](), one_hot, mask_zero=mask_zero)
+    ids, labels = data(padded=mask_zero)
     x = keras.utils.SparseOneHot(ids, V) if one_hot else ids
     original = _fused.plan_for
     if route == "layers":
@@ -77,14 +91,24 @@ CASES = [(body, one_hot) for body in sorted(BODIES) for one_hot in (False, True)
          if not (one_hot and body in ("SimpleRNN, GRU", "LSTM, GRU dropout, SimpleRNN"))]
 
 
-@pytest.mark.parametrize("body,one_hot", CASES,
-                         ids=[f"{b}-{'one-hot' if o else 'embedding'}" for b, o in CASES])
-def test_fused_equals_the_per_layer_route(numba_backend, floatx, body, one_hot):
+MASKED = ["SimpleRNN", "LSTM dropout", "GRU", "2 x LSTM dropout"]
+CASES_ALL = ([(body, one_hot, False) for body, one_hot in CASES]
+             + [(body, False, True) for body in MASKED])
+
+
+@pytest.mark.parametrize(
+    "body,one_hot,mask_zero", CASES_ALL,
+    ids=[f"{b}-{'one-hot' if o else 'embedding'}{'-mask_zero' if m else ''}"
+         for b, o, m in CASES_ALL])
+def test_fused_equals_the_per_layer_route(numba_backend, floatx, body, one_hot, mask_zero):
+    """... and with ``Embedding(mask_zero=True)`` on padded rows, every layer skipping the
+    padding as the per-layer route's layers do."""
     epochs = 2 if floatx == "float64" else 1
     batch_size = 32 if floatx == "float64" else 150  # float32: one step, rounding only
     fused_model, fused_history, fused_predictions = train("fused", body, one_hot, epochs,
-                                                          batch_size)
-    model, history, predictions = train("layers", body, one_hot, epochs, batch_size)
+                                                          batch_size, mask_zero=mask_zero)
+    model, history, predictions = train("layers", body, one_hot, epochs, batch_size,
+                                        mask_zero=mask_zero)
     tolerance = 1e-10 if floatx == "float64" else 1e-5
     for a, b in zip(fused_model.get_weights(), model.get_weights()):
         np.testing.assert_allclose(a, b, atol=tolerance, rtol=0)
@@ -180,22 +204,26 @@ def test_parallel_predict_gives_the_serial_bits(numba_backend, monkeypatch, body
 @given(count=st.integers(1, 90), steps=st.integers(1, 9), embed=st.integers(1, 7),
        units=st.tuples(st.integers(1, 6), st.integers(1, 6)),
        batch_size=st.integers(1, 40), rates=st.tuples(st.sampled_from([0.0, 0.4]),
-                                                       st.sampled_from([0.0, 0.4])))
+                                                       st.sampled_from([0.0, 0.4])),
+       mask_zero=st.booleans())
 def test_a_stack_of_any_size_equals_the_per_layer_route(numba_backend, count, steps, embed, units,
-                                                        batch_size, rates):
-    """Any sizes, batch sizes that do or do not divide the data, dropout on either layer:
-    float64 weights and predictions after an epoch equal the per-layer route's to 1e-10."""
+                                                        batch_size, rates, mask_zero):
+    """Any sizes, batch sizes that do or do not divide the data, dropout on either layer,
+    token 0 masked or not (ids drawn from 0..V-1, so some steps and, for short rows, whole
+    rows are masked): float64 weights and predictions after an epoch equal the per-layer
+    route's to 1e-10."""
     previous = config.floatx()
     config.set_floatx("float64")
     try:
         rng = np.random.default_rng(count * 31 + steps)
         ids = rng.integers(0, V, size=(count, steps))
+        ids[rng.random((count, steps)) < 0.2] = 0
         labels = rng.integers(0, 2, size=count)
         results = []
         for route in ("fused", "layers"):
             keras.utils.set_random_seed(3)
             model = keras.Sequential([
-                layers.Embedding(V, embed),
+                layers.Embedding(V, embed, mask_zero=mask_zero),
                 layers.LSTM(units[0], dropout=rates[0], return_sequences=True),
                 layers.GRU(units[1], dropout=rates[1]),
                 layers.Dense(1, activation="sigmoid")])

@@ -9,7 +9,9 @@ as much as the arithmetic. :func:`train_batches` runs the same maths -- the same
 cores of :mod:`~nprnn.kernels.compiled.simple_rnn`, :mod:`~nprnn.kernels.compiled.lstm` and
 :mod:`~nprnn.kernels.compiled.gru` -- for every batch of a chunk of an epoch in one compiled
 call, writing into buffers allocated once. For layers l = 1..L (``m_l`` the layer's input
-dropout mask, one per sequence, or 1)::
+dropout mask, one per sequence, or 1; with ``Embedding(mask_zero=True)`` every layer's core
+skips the steps whose token is 0, carrying its states and output through them, as the
+per-layer route's layers do)::
 
     a_1    = (table Wx_1 + b_1)[ids]          first layer: a row gather (dropout: dense)
     a_l    = (h_{l-1} * m_l) Wx_l + b_l       layers above it, from the full sequence below
@@ -335,37 +337,36 @@ def _apply_rmsprop(slots, lr, rho, eps):
 
 # -- one recurrent layer -----------------------------------------------------------------------
 @njit(**JIT_OPTIONS)
-def _forward(cell, Wh, rb, fast, work):
-    """The cell's compiled forward core over all steps from zero states (no mask, no
-    recurrent dropout), from ``work``'s projected input into its hidden, gates, ...;
-    buffers of one step keep the latest step only (inference)."""
+def _forward(cell, Wh, rb, fast, mask, has_mask, work):
+    """The cell's compiled forward core over all steps from zero states (no recurrent
+    dropout; ``mask`` (N, T), when ``has_mask``, skips the padded steps), from ``work``'s
+    projected input into its hidden, gates, ...; buffers of one step keep the latest step
+    only (inference)."""
     projected, hidden = work[PROJECTED], work[HIDDEN]
-    empty_mask = np.zeros((0, 0), dtype=np.bool_)
     empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
     N = hidden.shape[0]
     H = hidden.shape[2]
     h0 = np.zeros((H, N), dtype=hidden.dtype)
     c0 = np.zeros((H, N), dtype=hidden.dtype)
     if cell == SIMPLE_RNN:
-        simple_rnn_module._forward_block(projected, Wh, h0.T.copy(), hidden, empty_mask,
-                                         False, empty_rm, False, TANH, fast)
+        simple_rnn_module._forward_block(projected, Wh, h0.T.copy(), hidden, mask,
+                                         has_mask, empty_rm, False, TANH, fast)
     elif cell == LSTM:
-        lstm_module._forward_core(projected, Wh, h0, c0, empty_mask, False, empty_rm, False,
+        lstm_module._forward_core(projected, Wh, h0, c0, mask, has_mask, empty_rm, False,
                                   TANH, SIGMOID, fast, hidden, work[GATES_], work[EXTRA],
                                   work[CELLS])
     else:
-        gru_module._forward_core(projected, Wh, rb, h0, empty_mask, False, empty_rm, False,
+        gru_module._forward_core(projected, Wh, rb, h0, mask, has_mask, empty_rm, False,
                                  TANH, SIGMOID, fast, True, hidden, work[GATES_], work[EXTRA])
 
 
 @njit(**JIT_OPTIONS)
-def _backward(cell, Wh, work, has_dhidden, dWh, drb):
+def _backward(cell, Wh, mask, has_mask, work, has_dhidden, dWh, drb):
     """The cell's compiled backward core: from dL/dh_T in ``work[DH]`` (H, N, overwritten),
     plus the gradient on every step's output ``work[DHIDDEN]`` when ``has_dhidden``; into
-    ``work[DPROJECTED]``, dWh and drb."""
+    ``work[DPROJECTED]``, dWh and drb (``mask`` as in :func:`_forward`)."""
     hidden, dh, acc = work[HIDDEN], work[DH], work[ACC]
     dhidden = work[DHIDDEN]
-    empty_mask = np.zeros((0, 0), dtype=np.bool_)
     empty_rm = np.zeros((0, 0), dtype=hidden.dtype)
     N, T, H = hidden.shape
     h0 = np.zeros((H, N), dtype=hidden.dtype)
@@ -375,17 +376,17 @@ def _backward(cell, Wh, work, has_dhidden, dWh, drb):
     acc[:] = 0
     if cell == SIMPLE_RNN:
         dh0 = np.empty((N, H), dtype=hidden.dtype)
-        cache = (hidden, h0.T.copy(), Wh, empty_mask, False, empty_rm, False, TANH)
+        cache = (hidden, h0.T.copy(), Wh, mask, has_mask, empty_rm, False, TANH)
         simple_rnn_module._backward_core(dhidden, has_dhidden, dh, cache, work[DPROJECTED],
                                          dWh, dh0, acc, per_sequence)
     elif cell == LSTM:
         dc = np.zeros((H, N), dtype=hidden.dtype)
-        cache = (hidden, h0, c0, Wh, work[GATES_], work[EXTRA], work[CELLS], empty_mask, False,
+        cache = (hidden, h0, c0, Wh, work[GATES_], work[EXTRA], work[CELLS], mask, has_mask,
                  empty_rm, False, TANH, SIGMOID)
         lstm_module._backward_core(dhidden, has_dhidden, dh, dc, cache, work[DPROJECTED], dWh,
                                    acc, per_sequence)
     else:
-        cache = (hidden, h0, Wh, work[GATES_], work[EXTRA], empty_mask, False, empty_rm, False,
+        cache = (hidden, h0, Wh, work[GATES_], work[EXTRA], mask, has_mask, empty_rm, False,
                  TANH, SIGMOID, True)
         gru_module._backward_core(dhidden, has_dhidden, dh, cache, work[DPROJECTED], dWh, drb,
                                   acc, per_sequence)
@@ -447,16 +448,17 @@ def make_work(cells, batch_size, T, dims, V, dtype, dropout_first=False, trainin
 
 # -- a batch, an epoch -------------------------------------------------------------------------
 @njit(**JIT_OPTIONS)
-def _forward_stack(cells, ids, dmasks, offset, table, has_table, Wxs, bs, Whs, rbs, fast, P,
-                   layers, training):
+def _forward_stack(cells, ids, mask, has_mask, dmasks, offset, table, has_table, Wxs, bs, Whs,
+                   rbs, fast, P, layers, training):
     """Every layer's forward, bottom to top (``dmasks[l]`` empty: no dropout; rows
-    ``offset`` on are this batch's). In inference ``P`` was projected once for all blocks."""
+    ``offset`` on are this batch's; ``mask``: every layer skips the padded steps). In
+    inference ``P`` was projected once for all blocks."""
     first = layers[0]
     if training:
         _project_first(ids, table, has_table, Wxs[0], bs[0], dmasks[0], offset, P, first)
     else:
         _gather(ids, P, first[PROJECTED])
-    _forward(cells[0], Whs[0], rbs[0], fast, first)
+    _forward(cells[0], Whs[0], rbs[0], fast, mask, has_mask, first)
     for i in range(1, len(cells)):
         below, work = layers[i - 1], layers[i]
         dmask = dmasks[i]
@@ -465,16 +467,17 @@ def _forward_stack(cells, ids, dmasks, offset, table, has_table, Wxs, bs, Whs, r
             inputs = work[INPUTS]
             _dropped_below(below[HIDDEN], dmask, offset, inputs)
         _dense_project(inputs, Wxs[i], bs[i], work[PROJECTED])
-        _forward(cells[i], Whs[i], rbs[i], fast, work)
+        _forward(cells[i], Whs[i], rbs[i], fast, mask, has_mask, work)
 
 
 @njit(**JIT_OPTIONS)
-def _run_batch(cells, ids, y, dmasks, offset, table, has_table, train_table, Wxs, bs, Whs, rbs,
-               Wd, bd, fast, lr, rho, eps, slots, grads, dense_grads, P, G_rows, layers):
+def _run_batch(cells, ids, y, mask, has_mask, dmasks, offset, table, has_table, train_table,
+               Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps, slots, grads, dense_grads, P,
+               G_rows, layers):
     """Forward, loss, backward and update on one batch; ``(loss, correct, applied)``."""
     L = len(cells)
-    _forward_stack(cells, ids, dmasks, offset, table, has_table, Wxs, bs, Whs, rbs, fast, P,
-                   layers, True)
+    _forward_stack(cells, ids, mask, has_mask, dmasks, offset, table, has_table, Wxs, bs, Whs,
+                   rbs, fast, P, layers, True)
     dWd, dbd, dtable = dense_grads
     top = layers[L - 1]
     loss, correct = _head(top[HIDDEN], Wd, bd, y, fast, dWd, dbd, top[DH])
@@ -483,7 +486,7 @@ def _run_batch(cells, ids, y, dmasks, offset, table, has_table, train_table, Wxs
         dWx, db, dWh, drb = grads[i]
         if i < L - 1:
             work[DH][:] = 0  # a lower layer's last state reaches the loss through its output
-        _backward(cells[i], Whs[i], work, i < L - 1, dWh, drb)
+        _backward(cells[i], Whs[i], mask, has_mask, work, i < L - 1, dWh, drb)
         if i > 0:
             dmask = dmasks[i]
             below = layers[i - 1]
@@ -510,14 +513,23 @@ def _scale_rows(x, dmask, offset):
 
 
 @njit(**JIT_OPTIONS)
-def train_batches(cells, ids_all, y_all, order, batch_size, first, last, dmasks_all, table,
-                  has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps, slots,
-                  grads, dense_grads, work, last_work, losses, corrects):
+def _padding_mask(ids, has_mask):
+    """``ids != 0`` (N, T), the mask of ``Embedding(mask_zero=True)``; or an empty one."""
+    if not has_mask:
+        return np.zeros((0, 0), dtype=np.bool_)
+    return ids != 0
+
+
+@njit(**JIT_OPTIONS)
+def train_batches(cells, ids_all, y_all, order, batch_size, first, last, has_mask, dmasks_all,
+                  table, has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps,
+                  slots, grads, dense_grads, work, last_work, losses, corrects):
     """Train on batches ``first`` .. ``last - 1`` of an epoch; one compiled call.
 
     Batch i holds the samples ``order[i * batch_size : (i + 1) * batch_size]`` (the last
-    batch may be smaller, as Keras keeps it). ``dmasks_all[l]`` holds layer l's input dropout
-    mask of every sample in ``order``'s order (N_total, D_l), or is empty. ``grads[l]`` =
+    batch may be smaller, as Keras keeps it). ``has_mask``: the Embedding has ``mask_zero``,
+    and every layer skips the steps whose token is 0. ``dmasks_all[l]`` holds layer l's input
+    dropout mask of every sample in ``order``'s order (N_total, D_l), or is empty. ``grads[l]`` =
     (dWx, db, dWh, drb) of layer l, ``dense_grads`` = (dWd, dbd, dtable). ``losses[i]``,
     ``corrects[i]`` receive each batch's mean loss and count of correct predictions.
     ``work`` and ``last_work`` are :func:`make_work`'s buffers for a full batch and for the
@@ -537,7 +549,8 @@ def train_batches(cells, ids_all, y_all, order, batch_size, first, last, dmasks_
             ids[n] = ids_all[order[start + n]]
             y[n] = y_all[order[start + n]]
         P, G_rows, layers = work if N == batch_size else last_work
-        loss, correct, applied = _run_batch(cells, ids, y, dmasks_all, start, table, has_table,
+        loss, correct, applied = _run_batch(cells, ids, y, _padding_mask(ids, has_mask),
+                                            has_mask, dmasks_all, start, table, has_table,
                                             train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr,
                                             rho, eps, slots, grads, dense_grads, P, G_rows,
                                             layers)
@@ -562,12 +575,12 @@ def _logits(hidden, Wd, bd, logits, start):
 
 
 @njit(**JIT_OPTIONS)
-def predict_logits(cells, ids_all, start, stop, no_masks, table, has_table, Wxs, bs, Whs, rbs,
-                   Wd, bd, fast, P, layers, last_layers, logits):
+def predict_logits(cells, ids_all, start, stop, has_mask, no_masks, table, has_table, Wxs, bs,
+                   Whs, rbs, Wd, bd, fast, P, layers, last_layers, logits):
     """The Dense layer's logit of sequences ``start`` .. ``stop - 1``, in blocks of the
     buffers' size (``last_layers``: the buffers of the last, smaller block); ``P`` =
     table Wx_1 + b_1, projected by the caller once (:func:`project_table`), ``no_masks`` a
-    tuple of empty masks, one per layer.
+    tuple of empty dropout masks, one per layer; ``has_mask`` as in :func:`train_batches`.
 
     It releases the GIL (``nogil``): ranges of sequences run on several Python threads at
     once, each with buffers of its own, give the serial logits bit for bit (sequences are
@@ -577,8 +590,9 @@ def predict_logits(cells, ids_all, start, stop, no_masks, table, has_table, Wxs,
     for first in range(start, stop, batch_size):
         last = min(stop, first + batch_size)
         block = layers if last - first == batch_size else last_layers
-        _forward_stack(cells, ids_all[first:last], no_masks, 0, table, has_table, Wxs, bs, Whs,
-                       rbs, fast, P, block, False)
+        ids = ids_all[first:last]
+        _forward_stack(cells, ids, _padding_mask(ids, has_mask), has_mask, no_masks, 0, table,
+                       has_table, Wxs, bs, Whs, rbs, fast, P, block, False)
         _logits(block[len(cells) - 1][HIDDEN], Wd, bd, logits, first)
 
 
