@@ -260,7 +260,11 @@ class RNN(Layer):
         (reversed), as in Keras.
     stateful : bool, default False
         Start each batch from the final states of the previous one (sample i from sample i);
-        ``reset_states()`` sets them to zero. Gradients do not flow between batches.
+        ``reset_states()`` sets them to zero. Gradients do not flow between batches. The
+        batch size is fixed by the first call, as Keras fixes it when it builds the layer:
+        a batch of another size is refused, also after ``reset_states()`` (Keras'
+        ``RNN.call``: "If an RNN is stateful, the batch size of the input sequences must be
+        the same as the batch size of the initial state").
     unroll : bool, default False
         Accepted for Keras compatibility; the kernels always loop.
     zero_output_for_mask : bool, default False
@@ -293,6 +297,7 @@ class RNN(Layer):
         self.unroll = check_bool(unroll, "unroll")
         self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask")
         self.states = None
+        self._stateful_batch_size = None  # fixed by the first call of a stateful layer
         #: After ``backward``: dL/d(initial states) and dL/da_t (N, T, G*H, in input order),
         #: for people who study the gradients (nprnn.plotting reads them).
         self.initial_state_gradients = None
@@ -325,12 +330,17 @@ class RNN(Layer):
         """Forget the carried states of a stateful layer (or set them to ``states``)."""
         self.states = None if states is None else [np.array(s, dtype=self.dtype)
                                                    for s in states]
+        if self.states is not None and self.stateful:
+            self._stateful_batch_size = len(self.states[0])
 
     def validate_input(self, inputs, name="inputs"):
         x = super().validate_input(inputs, name)
         if x.ndim != 3:
             raise ValueError(f"{name}: {self.name} expects 3-D inputs (samples, timesteps, "
                              f"features), got shape {x.shape}")
+        if x.shape[1] == 0:  # Keras fails inside its loop; say why instead
+            raise ValueError(f"{name}: {self.name} needs at least one time step, got shape "
+                             f"{x.shape}")
         if self.built and x.shape[-1] != self.weights[0].shape[0]:
             raise ValueError(f"{name}: {self.name} expects {self.weights[0].shape[0]} features "
                              f"per step, got shape {x.shape}")
@@ -386,9 +396,17 @@ class RNN(Layer):
             mask = None if mask is None else mask[:, ::-1]
         if mask is not None and mask.all():
             mask = None  # nothing is masked: the plain kernels are exact and faster
+        if self.stateful:
+            if self._stateful_batch_size is None:
+                self._stateful_batch_size = N
+            elif N != self._stateful_batch_size:
+                raise ValueError(
+                    f"inputs: {self.name} is stateful and keeps states for batches of "
+                    f"{self._stateful_batch_size} sequences, got {N} (as in Keras, the batch "
+                    "size of a stateful layer is fixed by its first call)")
         if initial_state is not None:
             states = tuple(np.asarray(s, dtype=self.dtype) for s in initial_state)
-        elif self.stateful and self.states is not None and len(self.states[0]) == N:
+        elif self.stateful and self.states is not None:
             states = tuple(self.states)
         else:
             states = tuple(np.zeros((N, self.units), dtype=self.dtype)
