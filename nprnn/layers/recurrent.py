@@ -16,6 +16,11 @@ The time loop itself is a kernel: ``kernels.active().rnn_forward`` (or ``lstm_fo
 ``gru_forward``) -- under the NumPy backend the reference, which calls the cell's step
 function once per step through :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`.
 
+Dropout rates must lie in [0, 1): Keras clips any rate into [0, 1] (``min(1.0, max(0.0,
+dropout))`` in the cells), so that a negative rate means 0 and, for the LSTM and GRU, 1.0
+drops nothing (their test is ``0.0 < self.dropout < 1.0``); nprnn refuses such rates with
+an error naming the argument instead.
+
 Dropout, Keras 3 semantics: ``dropout`` p multiplies the inputs x by a mask
 :math:`m \in \{0, 1/(1-p)\}^{N \times D}` and ``recurrent_dropout`` q multiplies
 :math:`h_{t-1}` inside the recurrent products by a mask in :math:`\{0, 1/(1-q)\}^{N \times H}`;
@@ -266,7 +271,12 @@ class RNN(Layer):
         ``RNN.call``: "If an RNN is stateful, the batch size of the input sequences must be
         the same as the batch size of the initial state").
     unroll : bool, default False
-        Accepted for Keras compatibility; the kernels always loop.
+        Accepted for Keras compatibility; the kernels always loop. Keras' unrolled loop
+        computes what its while-loop does, except with ``go_backwards``, a mask and
+        ``zero_output_for_mask`` (as inside a ``Bidirectional`` returning sequences): it
+        zeroes the reversed outputs with the mask in input order (``backend.rnn``, the
+        ``unroll`` branch's ``tf.where(_expand_mask(mask, outputs, fixed_dim=2), ...)``, the
+        mask never reversed). nprnn gives the while-loop's result there.
     zero_output_for_mask : bool, default False
         With a mask: False (Keras' default) outputs at a masked step what was output at the
         step before (0 before the first unmasked step); True outputs zeros. The *states*
