@@ -451,6 +451,50 @@ def run_stateful(rng, report):
                               OUT_TOL)
 
 
+def run_stateful_extras(rng, report):
+    """Stateful layers with masks, with an initial_state, and inside Bidirectional."""
+    N, T, D, H = 3, 6, 2, 2
+    x = rng.normal(size=(N, T, D))
+    mask = rng.random((N, T)) > 0.3
+    h0 = [rng.normal(size=(N, H)) for _ in range(4)]
+    for cls in ("LSTM", "GRU"):
+        count = state_count({"class": cls})
+        plans = {
+            "mask": lambda layer, k, cls=cls: [layer(x[:, :3], mask=mask[:, :3]),
+                                               layer(x[:, 3:], mask=mask[:, 3:])],
+            "initial_state then carried": lambda layer, k, count=count: [
+                layer(x[:, :3], initial_state=h0[:count]), layer(x[:, 3:])],
+            "bidirectional": None,
+        }
+        for plan_name, plan in plans.items():
+            results = []
+            for k in (keras, nprnn):
+                keras.utils.set_random_seed(11)
+                # (Keras 3.15's Bidirectional.compute_mask fails on a stateful layer that
+                # returns states: "unsupported operand type(s) for *: 'generator' and 'int'")
+                cfg = {"class": cls, "units": H, "stateful": True,
+                       "return_state": plan is not None, "return_sequences": True}
+                layer = make_rnn(k, cfg)
+                if plan is None:
+                    layer = k.layers.Bidirectional(layer)
+                layer(x[:, :3])
+                if k is keras:
+                    weights = layer.get_weights()
+                else:
+                    layer.set_weights(weights)
+                layer.reset_states()
+                if plan is None:
+                    calls = [layer(x[:, :3]), layer(x[:, 3:])]
+                    layer.reset_states()
+                    calls.append(layer(x[:, 3:]))
+                else:
+                    calls = plan(layer, k)
+                results.append([np.asarray(a) for call in calls for a in as_list(call)])
+            report.count("stateful")
+            compare_lists(report, "stateful", f"stateful {cls} {plan_name}", "outputs",
+                          results[1], results[0], OUT_TOL)
+
+
 def run_initial_weights(report):
     """What the settings decide in the initial weights (beyond random draws): biases."""
     for cfg in ({"class": "LSTM", "units": 3, "unit_forget_bias": True},
@@ -637,6 +681,7 @@ def main(argv=None):
                 run_model(spec, report)
         if "stateful" in sections:
             run_stateful(np.random.default_rng(args.seed + 1), report)
+            run_stateful_extras(np.random.default_rng(args.seed + 3), report)
         if "dropout" in sections:
             run_dropout_semantics(np.random.default_rng(args.seed + 2), report)
     if "float32" in sections:

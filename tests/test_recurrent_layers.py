@@ -188,6 +188,31 @@ def test_bidirectional_lines_up_steps_and_orders_weights(float64, backend):
         [expected_forward[:, -1], expected_backward[:, -1]], axis=1), atol=1e-12)
 
 
+def test_stateful_bidirectional_carries_and_resets_both_directions(float64, backend):
+    """Keras' Bidirectional keeps ``stateful`` and resets both layers with reset_states();
+    call 2 of a stateful pair equals the stateless pair started from call 1's final states."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, 2 * T, E))
+    first, second = x[:, :T], x[:, T:]
+    stateless = layers.Bidirectional(layers.LSTM(3, return_sequences=True, return_state=True))
+    _, *states = stateless(first)
+    expected = stateless(second, initial_state=states)[0]
+    stateful = layers.Bidirectional(layers.LSTM(3, return_sequences=True, stateful=True))
+    stateful(first)
+    stateful.set_weights(stateless.get_weights())
+    assert stateful.stateful
+    stateful.reset_states()
+    np.testing.assert_array_equal(stateful(first), stateless(first)[0])
+    assert len(stateful.states) == 4
+    np.testing.assert_allclose(stateful(second), expected, atol=1e-12)
+    model = keras.Sequential([layers.Input((T, E)), stateful])
+    model.reset_states()  # reaches the layers inside the wrapper
+    assert stateful.states is None
+    np.testing.assert_array_equal(stateful(second), stateless(second)[0])
+    with pytest.raises(AttributeError, match="reset_states: .* is not stateful"):
+        layers.Bidirectional(layers.GRU(2)).reset_states()
+
+
 def test_bidirectional_given_backward_layer_outputs_zero_at_masked_steps(float64, backend):
     """Keras' Bidirectional sets zero_output_for_mask = return_sequences on a backward layer it
     is given too (force_zero_output_for_mask): its masked steps output 0, not the carried h."""

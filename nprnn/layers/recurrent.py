@@ -343,6 +343,8 @@ class RNN(Layer):
         if self.states is not None and self.stateful:
             self._stateful_batch_size = len(self.states[0])
 
+    reset_state = reset_states  # Keras 3's name
+
     def validate_input(self, inputs, name="inputs"):
         x = super().validate_input(inputs, name)
         if x.ndim != 3:

@@ -77,6 +77,7 @@ class Bidirectional(Layer):
             each.zero_output_for_mask = each.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = layer.stateful
         if self.input_shape is None and layer.input_shape is not None:
             self.input_shape = layer.input_shape
 
@@ -89,6 +90,24 @@ class Bidirectional(Layer):
         self.grads = self.forward_layer.grads + self.backward_layer.grads
         self.weight_names = ([f"forward/{n}" for n in self.forward_layer.weight_names]
                              + [f"backward/{n}" for n in self.backward_layer.weight_names])
+
+    @property
+    def states(self):
+        """The forward layer's carried states then the backward layer's, or None."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return [*self.forward_layer.states, *self.backward_layer.states]
+        return None
+
+    def reset_states(self):
+        """Zero both layers' carried states, as Keras' ``Bidirectional.reset_states``, which
+        raises AttributeError for a layer that is not stateful."""
+        if not self.stateful:
+            raise AttributeError(f"reset_states: {self.name} is not stateful (its layer was "
+                                 "built with stateful=False)")
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    reset_state = reset_states  # Keras 3's name
 
     def unbuild(self):
         super().unbuild()
