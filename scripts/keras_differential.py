@@ -347,18 +347,36 @@ def random_model_spec(rng):
                        # mask passes through both in Keras
                        "then": str(rng.choice(["", "", "dense", "dropout"]))
                        if cfg["return_sequences"] else ""})
-    return {"layers": layers, "input": str(rng.choice(["embedding", "embedding", "masking"])),
+    plain = rng.random() < 0.3
+    if plain:
+        # what nprnn's fused route (numba backend) takes: no mask, default activations,
+        # biases, forward reading, nothing between the recurrent layers
+        for layer in layers:
+            cfg = layer["cfg"]
+            for key in ("activation", "recurrent_activation", "go_backwards", "unroll", "cell"):
+                cfg.pop(key, None)
+            if cfg["class"] == "GRU":
+                cfg.pop("reset_after", None)
+            cfg["use_bias"] = True
+            layer.update(bidi=False, then="")
+    return {"layers": layers, "input": str(rng.choice(["ids", "floats"])) if plain else
+            str(rng.choice(["embedding", "embedding", "masking"])),
             "mask_value": float(rng.choice([0.0, 0.0, 0.5])),
             "pad": str(rng.choice(["pre", "post", "mid"])), "N": int(rng.choice([1, 4, 5])),
             "T": int(rng.choice([1, 3, 6])), "seed": int(rng.integers(1 << 30))}
 
 
 V, E, F = 11, 3, 2
+LR = 1e-2
 
 
 def build_model(k, spec):
     if spec["input"] == "embedding":
         body = [k.Input((spec["T"],), dtype="int32"), k.layers.Embedding(V, E, mask_zero=True)]
+    elif spec["input"] == "ids":
+        body = [k.Input((spec["T"],), dtype="int32"), k.layers.Embedding(V, E)]
+    elif spec["input"] == "floats":
+        body = [k.Input((spec["T"], F))]
     else:
         body = [k.Input((spec["T"], F)), k.layers.Masking(mask_value=spec["mask_value"])]
     for layer in spec["layers"]:
@@ -369,7 +387,7 @@ def build_model(k, spec):
             body.append(k.layers.Dropout(0.5))
     body.append(k.layers.Dense(1, activation="sigmoid"))
     model = k.Sequential(body)
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    model.compile(optimizer=k.optimizers.RMSprop(learning_rate=LR), loss="binary_crossentropy")
     return model
 
 
@@ -378,7 +396,9 @@ def model_data(spec, rng):
     mask = random_mask(rng, N, T, spec["pad"])
     if spec["pad"] == "mid" and N > 1:
         mask[-1] = True
-    if spec["input"] == "embedding":
+    if spec["input"] in ("ids", "floats"):
+        mask = np.ones((N, T), bool)
+    if spec["input"] in ("embedding", "ids"):
         x = rng.integers(1, V, size=(N, T)).astype(np.int32) * mask
     else:
         x = np.where(mask[:, :, None], rng.normal(size=(N, T, F)), spec["mask_value"])
@@ -417,6 +437,16 @@ def run_model(spec, report):
     report.count("model")
     compare_lists(report, "model", label, "predict", [n_pred], [k_pred], OUT_TOL)
     compare_lists(report, "model", label, "gradients", n_grads, k_grads, GRAD_TOL)
+    if not any(layer["then"] == "dropout" for layer in spec["layers"]):
+        # One RMSprop(rho=0.9, eps=1e-7) step from zero velocity with Keras' dense gradients:
+        # v = 0.1 g^2, w -= lr g / sqrt(v + eps) (train_on_batch; the fused route if it fits).
+        expected = [w - LR * g / np.sqrt(0.1 * g * g + 1e-7) for w, g in zip(weights, k_grads)]
+        twin.train_on_batch(x, y)
+        compare_lists(report, "model", label, "weights after one step", twin.get_weights(),
+                      expected, GRAD_TOL)
+        if nprnn.config.backend() == "numba":
+            report.counts["model (fused route)"] = report.counts.get(
+                "model (fused route)", 0) + (nprnn._fused.plan_for(twin) is not None)
 
 
 # ------------------------------------------------------------------------------------------
