@@ -276,6 +276,9 @@ def run_eager(spec, report, section="eager", dtype="float64"):
     except Exception as error:  # noqa: BLE001
         report.fail(section, label, f"Keras raised {type(error).__name__}: {error}")
         return
+    if not all(np.isfinite(a).all() for a in [*k_out, k_dx, *k_dstates, *k_dw]):
+        report.count(f"{section} skipped: Keras' numbers not finite")
+        return
     try:
         n_out, n_dx, n_dstates, n_dw = nprnn_eager(spec, x, mask, states, weights, probes)
     except Exception as error:  # noqa: BLE001
@@ -361,6 +364,8 @@ def random_model_spec(rng):
             layer.update(bidi=False, then="")
     return {"layers": layers, "input": str(rng.choice(["ids", "floats"])) if plain else
             str(rng.choice(["embedding", "embedding", "masking"])),
+            # between the mask's source and the first recurrent layer (the mask passes)
+            "first": "" if plain else str(rng.choice(["", "", "dense", "dropout"])),
             "mask_value": float(rng.choice([0.0, 0.0, 0.5])),
             "pad": str(rng.choice(["pre", "post", "mid"])), "N": int(rng.choice([1, 4, 5])),
             "T": int(rng.choice([1, 3, 6])), "seed": int(rng.integers(1 << 30))}
@@ -379,6 +384,10 @@ def build_model(k, spec):
         body = [k.Input((spec["T"], F))]
     else:
         body = [k.Input((spec["T"], F)), k.layers.Masking(mask_value=spec["mask_value"])]
+    if spec["first"] == "dense":
+        body.append(k.layers.Dense(3, activation="relu"))
+    elif spec["first"] == "dropout":
+        body.append(k.layers.Dropout(0.25))
     for layer in spec["layers"]:
         body.append(make_layer(k, layer))
         if layer["then"] == "dense":
@@ -422,6 +431,9 @@ def run_model(spec, report):
     except Exception as error:  # noqa: BLE001
         report.fail("model", label, f"Keras raised {type(error).__name__}: {error}")
         return
+    if not (np.isfinite(k_pred).all() and all(np.isfinite(g).all() for g in k_grads)):
+        report.count("model skipped: Keras' numbers not finite (relu/linear cells blow up)")
+        return
     try:
         twin = build_model(nprnn, spec)
         twin.set_weights(weights)
@@ -437,7 +449,8 @@ def run_model(spec, report):
     report.count("model")
     compare_lists(report, "model", label, "predict", [n_pred], [k_pred], OUT_TOL)
     compare_lists(report, "model", label, "gradients", n_grads, k_grads, GRAD_TOL)
-    if not any(layer["then"] == "dropout" for layer in spec["layers"]):
+    if spec["first"] != "dropout" and not any(
+            layer["then"] == "dropout" for layer in spec["layers"]):
         # One RMSprop(rho=0.9, eps=1e-7) step from zero velocity with Keras' dense gradients:
         # v = 0.1 g^2, w -= lr g / sqrt(v + eps) (train_on_batch; the fused route if it fits).
         expected = [w - LR * g / np.sqrt(0.1 * g * g + 1e-7) for w, g in zip(weights, k_grads)]
