@@ -324,8 +324,8 @@ def _parse_bidirectional(config, where):
 
     Keras 2 stores the wrapped layer under its own name, Keras 3 as ``forward_<name>``;
     both give the forward copy the name ``forward_<name>``, as nprnn does. A backward
-    layer that is the copy Keras makes anyway (same settings, reading the other way) is
-    left to nprnn to make; any other is built as given.
+    layer that is the copy Keras makes anyway (the same settings with ``go_backwards=True``)
+    is left to nprnn to make; any other is built as given.
     """
     _check_options(config, where, {"layer", "backward_layer", "merge_mode"}, {})
     merge_mode = config.get("merge_mode", "concat")
@@ -346,8 +346,9 @@ def _parse_bidirectional(config, where):
             if back[key] != kwargs[key]:
                 raise KerasCompatibilityError(f"{where}: the backward layer's {key} differs "
                                               "from the forward layer's")
-        if back_class != class_name or same != same_back or (
-                back["go_backwards"] == kwargs["go_backwards"]):
+        # nprnn's default copy reads backwards (go_backwards=True), as Keras' does.
+        if back_class != class_name or same != same_back or not back["go_backwards"] or (
+                kwargs["go_backwards"]):
             out["backward_layer"] = {"class_name": back_class, "config": back}
     return out, None
 

@@ -812,8 +812,8 @@ class Sequential:
     def reset_states(self):
         """Forget the carried states of every stateful recurrent layer."""
         for layer in self.layers:
-            if isinstance(layer, RNN):
-                layer.reset_states()
+            if isinstance(layer, RNN) or getattr(layer, "stateful", False):
+                layer.reset_states()  # an RNN, or a Bidirectional around a stateful one
 
     # -- configuration and files ---------------------------------------------------------
     def get_config(self):

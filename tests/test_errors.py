@@ -332,10 +332,41 @@ CASES = [
     ("optimizer.apply with a missing gradient",
      lambda: SGD().apply([np.zeros(2), np.zeros(3)], [np.zeros(2)]), V,
      r"grads: expected one gradient per weight \(2\), got 1"),
+    ("Bidirectional of a layer reading backwards", lambda: keras.layers.Bidirectional(
+        keras.layers.LSTM(2, go_backwards=True)), V,
+     r"layer: Bidirectional's backward copy reads backwards .*got go_backwards=True"),
+    ("Bidirectional with a backward_layer reading forwards", lambda: keras.layers.Bidirectional(
+        keras.layers.LSTM(2), backward_layer=keras.layers.LSTM(2)), V,
+     r"backward_layer: .* different directions, both have go_backwards=False"),
+    ("Bidirectional with a backward_layer returning sequences", lambda: (
+        keras.layers.Bidirectional(keras.layers.GRU(2), backward_layer=keras.layers.GRU(
+            2, go_backwards=True, return_sequences=True))), V,
+     r"backward_layer: return_sequences must be the same as the forward layer's, got True"),
+    ("Bidirectional with a stateful backward_layer", lambda: keras.layers.Bidirectional(
+        keras.layers.GRU(2), backward_layer=keras.layers.GRU(2, go_backwards=True,
+                                                             stateful=True)), V,
+     r"backward_layer: stateful must be the same"),
+    ("stateful layer called with another batch size", lambda: call_stateful_with_batches(3, 4),
+     V, r"inputs: gru.* is stateful and keeps states for batches of 3 sequences, got 4"),
+    ("stateful layer, another batch size after reset_states",
+     lambda: call_stateful_with_batches(3, None, 2), V,
+     r"inputs: gru.* keeps states for batches of 3 sequences, got 2"),
+    ("recurrent layer on zero time steps", lambda: keras.layers.LSTM(2)(np.zeros((2, 0, 3))), V,
+     r"inputs: lstm.* needs at least one time step, got shape \(2, 0, 3\)"),
     ("loss on arrays of different sizes",
      lambda: keras.losses.BinaryCrossentropy()(np.zeros(3), np.zeros(4)), V,
      r"y_true, y_pred: expected the same number of values"),
 ]
+
+
+def call_stateful_with_batches(*sizes):
+    """A stateful GRU called on batches of these sizes; None stands for reset_states()."""
+    layer = keras.layers.GRU(2, stateful=True)
+    for size in sizes:
+        if size is None:
+            layer.reset_states()
+        else:
+            layer(np.zeros((size, 4, 3)))
 
 
 @pytest.fixture(autouse=True)

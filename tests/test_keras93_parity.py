@@ -203,6 +203,40 @@ def test_eager_call(name, ref, float64, backend):
     assert_arrays_close(got, expected, OUTPUT_TOL, name)
 
 
+def probe(shape, i):
+    """The fixture's fixed weights R_i of L = sum_i sum(out_i * R_i) (a cosine ramp)."""
+    n = int(np.prod(shape))
+    return np.cos(1.0 + 0.7 * np.arange(n) + i).reshape(shape)
+
+
+WITH_STATES = [name for name, case in cases.EAGER.items() if case["state"]]
+
+
+@pytest.mark.parametrize("name", WITH_STATES)
+def test_eager_gradients(name, ref, float64, backend):
+    """dL/dweights and dL/d(initial states) of L = sum_i sum(out_i * R_i) after an eager
+    call with initial_state (and a mask), from nprnn's backward, equal Keras' GradientTape's."""
+    import nprnn
+
+    case = cases.EAGER[name]
+    layer = case["layer"](nprnn)
+    eager_call(layer, ref, case)  # builds the layer
+    layer.set_weights(unpack(ref[f"{name}/init"], ref[f"{name}/shapes"]))
+    out = eager_call(layer, ref, case)
+    probes = [probe(np.shape(o), i) for i, o in enumerate(out)]
+    layer.backward(probes if len(probes) > 1 else probes[0], need_input_gradient=True)
+    if isinstance(layer, nprnn.layers.Bidirectional):
+        dstates = [*layer.forward_layer.initial_state_gradients,
+                   *layer.backward_layer.initial_state_gradients]
+    else:
+        dstates = list(layer.initial_state_gradients)
+    assert_arrays_close(layer.grads, unpack(ref[f"{name}/grad"], ref[f"{name}/shapes"]),
+                        GRAD_TOL, f"{name} weight gradients")
+    state_shapes = ["x".join(str(d) for d in ref[key].shape) for key in case["state"]]
+    assert_arrays_close(dstates, unpack(ref[f"{name}/grad_state"], state_shapes), GRAD_TOL,
+                        f"{name} initial-state gradients")
+
+
 @pytest.mark.parametrize("name", list(cases.STATEFUL))
 def test_stateful_layer(name, ref, float64, backend):
     """stateful=True: call 2 starts from call 1's final states; reset_states() zeroes them."""

@@ -368,6 +368,21 @@ def test_unsupported_options_of_the_new_layers_are_refused(tmp_path, source, cla
     assert str(path) in text and f"({class_name})" in text and message in text, text
 
 
+def test_bidirectional_with_the_directions_swapped_loads_as_given(tmp_path):
+    """Keras accepts a forward ``layer`` reading backwards when the ``backward_layer`` reads
+    forwards; nprnn builds the pair as given (its default copy always reads backwards)."""
+    def swap(config):
+        entry = layer_entry(config, "Bidirectional")["config"]
+        entry["layer"]["config"]["go_backwards"] = True
+        entry["backward_layer"]["config"]["go_backwards"] = False
+
+    model = keras.load_model(edited_archive(tmp_path, "mixed.keras", swap))
+    bidirectional = model.layers[1]
+    assert bidirectional.forward_layer.go_backwards
+    assert not bidirectional.backward_layer.go_backwards
+    assert bidirectional.backward_layer.zero_output_for_mask  # forced, return_sequences
+
+
 def test_unknown_layers_are_refused(tmp_path):
     def to_lambda(config):
         layer_entry(config, "Dropout")["class_name"] = "Lambda"

@@ -188,6 +188,81 @@ def test_bidirectional_lines_up_steps_and_orders_weights(float64, backend):
         [expected_forward[:, -1], expected_backward[:, -1]], axis=1), atol=1e-12)
 
 
+def test_stateful_bidirectional_carries_and_resets_both_directions(float64, backend):
+    """Keras' Bidirectional keeps ``stateful`` and resets both layers with reset_states();
+    call 2 of a stateful pair equals the stateless pair started from call 1's final states."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, 2 * T, E))
+    first, second = x[:, :T], x[:, T:]
+    stateless = layers.Bidirectional(layers.LSTM(3, return_sequences=True, return_state=True))
+    _, *states = stateless(first)
+    expected = stateless(second, initial_state=states)[0]
+    stateful = layers.Bidirectional(layers.LSTM(3, return_sequences=True, stateful=True))
+    stateful(first)
+    stateful.set_weights(stateless.get_weights())
+    assert stateful.stateful
+    stateful.reset_states()
+    np.testing.assert_array_equal(stateful(first), stateless(first)[0])
+    assert len(stateful.states) == 4
+    np.testing.assert_allclose(stateful(second), expected, atol=1e-12)
+    model = keras.Sequential([layers.Input((T, E)), stateful])
+    model.reset_states()  # reaches the layers inside the wrapper
+    assert stateful.states is None
+    np.testing.assert_array_equal(stateful(second), stateless(second)[0])
+    with pytest.raises(AttributeError, match="reset_states: .* is not stateful"):
+        layers.Bidirectional(layers.GRU(2)).reset_states()
+
+
+def test_bidirectional_given_backward_layer_outputs_zero_at_masked_steps(float64, backend):
+    """Keras' Bidirectional sets zero_output_for_mask = return_sequences on a backward layer it
+    is given too (force_zero_output_for_mask): its masked steps output 0, not the carried h."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((N, T, E))
+    mask = rng.random((N, T)) > 0.4
+    mask[:, -1] = False  # the backward layer's first step is masked: no carried h before it
+    backward = layers.GRU(3, go_backwards=True, return_sequences=True)
+    wrapper = layers.Bidirectional(layers.LSTM(3, return_sequences=True),
+                                   backward_layer=backward, merge_mode=None)
+    assert wrapper.backward_layer is backward and backward.zero_output_for_mask
+    y_forward, y_backward = wrapper(x, mask=mask)
+    assert np.all(y_forward[~mask] == 0.0) and np.all(y_backward[~mask] == 0.0)
+    assert np.all(y_backward[mask] != 0.0)
+    # The same GRU on its own, with zero_output_for_mask=True, reversed back.
+    alone = layers.GRU(3, go_backwards=True, return_sequences=True, zero_output_for_mask=True)
+    alone(x)
+    alone.set_weights(backward.get_weights())
+    np.testing.assert_allclose(y_backward, alone(x, mask=mask)[:, ::-1], atol=1e-12)
+
+
+def test_bidirectional_config_keeps_a_given_backward_layer(float64):
+    wrapper = layers.Bidirectional(layers.LSTM(3, return_sequences=True),
+                                   backward_layer=layers.GRU(2, go_backwards=True,
+                                                             return_sequences=True,
+                                                             activation="relu"))
+    x = np.random.default_rng(9).standard_normal((N, T, E))
+    expected = wrapper(x)
+    clone = layers.Bidirectional.from_config(wrapper.get_config())
+    assert isinstance(clone.backward_layer, layers.GRU)
+    assert clone.backward_layer.activation == "relu" and clone.backward_layer.units == 2
+    clone(x)
+    clone.set_weights(wrapper.get_weights())
+    np.testing.assert_allclose(clone(x), expected, atol=1e-12)
+    # The default copy (an LSTM reading backwards) is left out of the configuration.
+    plain = layers.Bidirectional(layers.LSTM(3))
+    assert "backward_layer" not in plain.get_config()
+    assert layers.Bidirectional.from_config(plain.get_config()).backward_layer.go_backwards
+
+
+def test_numeric_masks_count_as_booleans(float64, backend):
+    """Keras casts a mask to bool (0 masks the step): a 0.0/1.0 mask equals the boolean one."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((N, T, E))
+    mask = rng.random((N, T)) > 0.3
+    layer = layers.LSTM(3, return_sequences=True)
+    np.testing.assert_array_equal(layer(x, mask=mask.astype(float)), layer(x, mask=mask))
+    np.testing.assert_array_equal(layer(x, mask=mask * 7), layer(x, mask=mask))
+
+
 def test_book_parameter_counts():
     def count(*body):
         model = keras.Sequential([layers.Embedding(500, 16, input_length=100), *body,

@@ -264,8 +264,10 @@ class Layer:
         if not isinstance(inputs, TokenInput):
             inputs = self.validate_input(inputs)
         if mask is not None:
+            # Keras casts any numeric mask to bool (backend.rnn: tf.cast(mask, tf.bool)):
+            # 0 masks a step, anything else keeps it.
             mask = as_array(mask, "mask", hint="")
-            if mask.dtype.kind not in "biu" or mask.shape != np.shape(inputs)[:2]:
+            if mask.dtype.kind not in "biuf" or mask.shape != np.shape(inputs)[:2]:
                 raise ValueError(f"mask: expected a boolean array of shape "
                                  f"{np.shape(inputs)[:2]} (samples, timesteps), got "
                                  f"{mask.dtype} {mask.shape}")

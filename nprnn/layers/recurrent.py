@@ -16,6 +16,11 @@ The time loop itself is a kernel: ``kernels.active().rnn_forward`` (or ``lstm_fo
 ``gru_forward``) -- under the NumPy backend the reference, which calls the cell's step
 function once per step through :func:`~nprnn.kernels.reference.recurrence.recurrence_forward`.
 
+Dropout rates must lie in [0, 1): Keras clips any rate into [0, 1] (``min(1.0, max(0.0,
+dropout))`` in the cells), so that a negative rate means 0 and, for the LSTM and GRU, 1.0
+drops nothing (their test is ``0.0 < self.dropout < 1.0``); nprnn refuses such rates with
+an error naming the argument instead.
+
 Dropout, Keras 3 semantics: ``dropout`` p multiplies the inputs x by a mask
 :math:`m \in \{0, 1/(1-p)\}^{N \times D}` and ``recurrent_dropout`` q multiplies
 :math:`h_{t-1}` inside the recurrent products by a mask in :math:`\{0, 1/(1-q)\}^{N \times H}`;
@@ -260,9 +265,18 @@ class RNN(Layer):
         (reversed), as in Keras.
     stateful : bool, default False
         Start each batch from the final states of the previous one (sample i from sample i);
-        ``reset_states()`` sets them to zero. Gradients do not flow between batches.
+        ``reset_states()`` sets them to zero. Gradients do not flow between batches. The
+        batch size is fixed by the first call, as Keras fixes it when it builds the layer:
+        a batch of another size is refused, also after ``reset_states()`` (Keras'
+        ``RNN.call``: "If an RNN is stateful, the batch size of the input sequences must be
+        the same as the batch size of the initial state").
     unroll : bool, default False
-        Accepted for Keras compatibility; the kernels always loop.
+        Accepted for Keras compatibility; the kernels always loop. Keras' unrolled loop
+        computes what its while-loop does, except with ``go_backwards``, a mask and
+        ``zero_output_for_mask`` (as inside a ``Bidirectional`` returning sequences): it
+        zeroes the reversed outputs with the mask in input order (``backend.rnn``, the
+        ``unroll`` branch's ``tf.where(_expand_mask(mask, outputs, fixed_dim=2), ...)``, the
+        mask never reversed). nprnn gives the while-loop's result there.
     zero_output_for_mask : bool, default False
         With a mask: False (Keras' default) outputs at a masked step what was output at the
         step before (0 before the first unmasked step); True outputs zeros. The *states*
@@ -293,6 +307,7 @@ class RNN(Layer):
         self.unroll = check_bool(unroll, "unroll")
         self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask")
         self.states = None
+        self._stateful_batch_size = None  # fixed by the first call of a stateful layer
         #: After ``backward``: dL/d(initial states) and dL/da_t (N, T, G*H, in input order),
         #: for people who study the gradients (nprnn.plotting reads them).
         self.initial_state_gradients = None
@@ -325,12 +340,19 @@ class RNN(Layer):
         """Forget the carried states of a stateful layer (or set them to ``states``)."""
         self.states = None if states is None else [np.array(s, dtype=self.dtype)
                                                    for s in states]
+        if self.states is not None and self.stateful:
+            self._stateful_batch_size = len(self.states[0])
+
+    reset_state = reset_states  # Keras 3's name
 
     def validate_input(self, inputs, name="inputs"):
         x = super().validate_input(inputs, name)
         if x.ndim != 3:
             raise ValueError(f"{name}: {self.name} expects 3-D inputs (samples, timesteps, "
                              f"features), got shape {x.shape}")
+        if x.shape[1] == 0:  # Keras fails inside its loop; say why instead
+            raise ValueError(f"{name}: {self.name} needs at least one time step, got shape "
+                             f"{x.shape}")
         if self.built and x.shape[-1] != self.weights[0].shape[0]:
             raise ValueError(f"{name}: {self.name} expects {self.weights[0].shape[0]} features "
                              f"per step, got shape {x.shape}")
@@ -386,9 +408,17 @@ class RNN(Layer):
             mask = None if mask is None else mask[:, ::-1]
         if mask is not None and mask.all():
             mask = None  # nothing is masked: the plain kernels are exact and faster
+        if self.stateful:
+            if self._stateful_batch_size is None:
+                self._stateful_batch_size = N
+            elif N != self._stateful_batch_size:
+                raise ValueError(
+                    f"inputs: {self.name} is stateful and keeps states for batches of "
+                    f"{self._stateful_batch_size} sequences, got {N} (as in Keras, the batch "
+                    "size of a stateful layer is fixed by its first call)")
         if initial_state is not None:
             states = tuple(np.asarray(s, dtype=self.dtype) for s in initial_state)
-        elif self.stateful and self.states is not None and len(self.states[0]) == N:
+        elif self.stateful and self.states is not None:
             states = tuple(self.states)
         else:
             states = tuple(np.zeros((N, self.units), dtype=self.dtype)

@@ -27,12 +27,23 @@ class Bidirectional(Layer):
     layers; ``initial_state`` is split in halves, forward first. With ``return_state`` the
     output is ``[merged, *forward_states, *backward_states]``.
 
+    As in Keras 3 (``keras/src/layers/rnn/bidirectional.py``): the forward layer is a copy
+    of ``layer`` made from its configuration; the default backward layer is the same copy
+    with ``go_backwards`` set to True, not flipped, so a ``layer`` that itself reads
+    backwards is refused ("Forward layer and backward layer should have different
+    `go_backwards` value"); a given ``backward_layer`` must read the other way and agree on
+    ``return_sequences``, ``return_state`` and ``stateful``. Both layers, a given backward
+    layer included, get ``zero_output_for_mask = return_sequences`` (Keras' inner
+    ``force_zero_output_for_mask``).
+
     Parameters
     ----------
     layer : RNN (SimpleRNN, LSTM, GRU)
+        Reading forwards (``go_backwards=False``) unless ``backward_layer`` is given.
     merge_mode : {'concat', 'sum', 'mul', 'ave', None}, default 'concat'
     backward_layer : RNN, optional
-        Default: a copy of ``layer``'s configuration with ``go_backwards`` flipped.
+        Default: a copy of ``layer``'s configuration with ``go_backwards=True``. It may be
+        another kind of layer (a GRU behind an LSTM); it is used as given, not copied.
     """
 
     default_name = "bidirectional"
@@ -43,23 +54,30 @@ class Bidirectional(Layer):
             raise TypeError(f"layer: expected a recurrent layer (SimpleRNN, LSTM, GRU, RNN), "
                             f"got {type(layer).__name__}")
         self.merge_mode = check_choice(merge_mode, "merge_mode", _MERGE_MODES)
+        if backward_layer is not None and not isinstance(backward_layer, RNN):
+            raise TypeError(f"backward_layer: expected a recurrent layer, got "
+                            f"{type(backward_layer).__name__}")
         super().__init__(**kwargs)
         config_ = layer.get_config()
         config_.pop("input_shape", None)
-        # Keras' Bidirectional sets zero_output_for_mask to return_sequences in both layers.
-        config_["zero_output_for_mask"] = layer.return_sequences
-        self.forward_layer = type(layer).from_config({**config_,
-                                                      "name": f"forward_{layer.name}"})
+        name = layer.name.removeprefix("forward_")
+        self.forward_layer = type(layer).from_config({**config_, "name": f"forward_{name}"})
         if backward_layer is None:
-            backward_config = {**config_, "name": f"backward_{layer.name}",
-                               "go_backwards": not layer.go_backwards}
-            backward_layer = type(layer).from_config(backward_config)
-        elif not isinstance(backward_layer, RNN):
-            raise TypeError(f"backward_layer: expected a recurrent layer, got "
-                            f"{type(backward_layer).__name__}")
+            if layer.go_backwards:
+                raise ValueError(
+                    "layer: Bidirectional's backward copy reads backwards (go_backwards=True), "
+                    "so the layer it wraps must read forwards, got go_backwards=True (Keras "
+                    "refuses it too); pass backward_layer= to pair it with another layer")
+            name = layer.name.removeprefix("backward_")
+            backward_layer = type(layer).from_config(
+                {**config_, "name": f"backward_{name}", "go_backwards": True})
+        _check_pair(self.forward_layer, backward_layer)
         self.backward_layer = backward_layer
+        for each in (self.forward_layer, self.backward_layer):
+            each.zero_output_for_mask = each.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = layer.stateful
         if self.input_shape is None and layer.input_shape is not None:
             self.input_shape = layer.input_shape
 
@@ -72,6 +90,24 @@ class Bidirectional(Layer):
         self.grads = self.forward_layer.grads + self.backward_layer.grads
         self.weight_names = ([f"forward/{n}" for n in self.forward_layer.weight_names]
                              + [f"backward/{n}" for n in self.backward_layer.weight_names])
+
+    @property
+    def states(self):
+        """The forward layer's carried states then the backward layer's, or None."""
+        if self.forward_layer.states and self.backward_layer.states:
+            return [*self.forward_layer.states, *self.backward_layer.states]
+        return None
+
+    def reset_states(self):
+        """Zero both layers' carried states, as Keras' ``Bidirectional.reset_states``, which
+        raises AttributeError for a layer that is not stateful."""
+        if not self.stateful:
+            raise AttributeError(f"reset_states: {self.name} is not stateful (its layer was "
+                                 "built with stateful=False)")
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    reset_state = reset_states  # Keras 3's name
 
     def unbuild(self):
         super().unbuild()
@@ -147,9 +183,16 @@ class Bidirectional(Layer):
     def get_config(self):
         layer_config = self.forward_layer.get_config()
         layer_config["name"] = layer_config["name"].removeprefix("forward_")
-        return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": {"class_name": type(self.forward_layer).__name__,
-                          "config": layer_config}}
+        config_ = {**super().get_config(), "merge_mode": self.merge_mode,
+                   "layer": {"class_name": type(self.forward_layer).__name__,
+                             "config": layer_config}}
+        backward = self.backward_layer
+        default = {**self.forward_layer.get_config(), "go_backwards": True,
+                   "name": backward.name}
+        if type(backward) is not type(self.forward_layer) or backward.get_config() != default:
+            config_["backward_layer"] = {"class_name": type(backward).__name__,
+                                         "config": backward.get_config()}
+        return config_
 
     @classmethod
     def from_config(cls, config_):
@@ -159,9 +202,31 @@ class Bidirectional(Layer):
             raise ValueError(f"layer: Bidirectional wraps one of {sorted(RECURRENT_LAYERS)}, "
                              f"got {spec.get('class_name')!r}")
         config_["layer"] = RECURRENT_LAYERS[spec["class_name"]].from_config(spec["config"])
+        backward = config_.pop("backward_layer", None)
+        if backward is not None:
+            if backward.get("class_name") not in RECURRENT_LAYERS:
+                raise ValueError(f"backward_layer: Bidirectional takes one of "
+                                 f"{sorted(RECURRENT_LAYERS)}, got "
+                                 f"{backward.get('class_name')!r}")
+            config_["backward_layer"] = RECURRENT_LAYERS[backward["class_name"]].from_config(
+                backward["config"])
         if config_.get("input_shape") is not None:
             config_["input_shape"] = tuple(config_["input_shape"])
         return cls(**config_)
+
+
+def _check_pair(forward, backward):
+    """Refuse the pairs Keras 3 refuses (``Bidirectional._verify_layer_config``): the two
+    layers must read in different directions and agree on what they return and keep."""
+    if forward.go_backwards == backward.go_backwards:
+        raise ValueError(
+            f"backward_layer: the forward and backward layers must read in different "
+            f"directions, both have go_backwards={forward.go_backwards}")
+    for name in ("stateful", "return_sequences", "return_state"):
+        if getattr(forward, name) != getattr(backward, name):
+            raise ValueError(f"backward_layer: {name} must be the same as the forward "
+                             f"layer's, got {getattr(backward, name)} for the backward layer "
+                             f"and {getattr(forward, name)} for the forward layer")
 
 
 def _merge(mode, y_f, y_b):
