@@ -352,8 +352,9 @@ def random_model_spec(rng):
                        if cfg["return_sequences"] else ""})
     plain = rng.random() < 0.3
     if plain:
-        # what nprnn's fused route (numba backend) takes: no mask, default activations,
-        # biases, forward reading, nothing between the recurrent layers
+        # what nprnn's fused route (numba backend) takes: default activations, biases,
+        # forward reading, nothing between the recurrent layers; token ids, one-hot floats,
+        # or an Embedding(mask_zero=True)
         for layer in layers:
             cfg = layer["cfg"]
             for key in ("activation", "recurrent_activation", "go_backwards", "unroll", "cell"):
@@ -362,7 +363,7 @@ def random_model_spec(rng):
                 cfg.pop("reset_after", None)
             cfg["use_bias"] = True
             layer.update(bidi=False, then="")
-    return {"layers": layers, "input": str(rng.choice(["ids", "floats"])) if plain else
+    return {"layers": layers, "input": str(rng.choice(["ids", "floats", "embedding"])) if plain else
             str(rng.choice(["embedding", "embedding", "masking"])),
             # between the mask's source and the first recurrent layer (the mask passes)
             "first": "" if plain else str(rng.choice(["", "", "dense", "dropout"])),
@@ -457,9 +458,11 @@ def run_model(spec, report):
         twin.train_on_batch(x, y)
         compare_lists(report, "model", label, "weights after one step", twin.get_weights(),
                       expected, GRAD_TOL)
-        if nprnn.config.backend() == "numba":
-            report.counts["model (fused route)"] = report.counts.get(
-                "model (fused route)", 0) + (nprnn._fused.plan_for(twin) is not None)
+        if nprnn.config.backend() == "numba" and nprnn._fused.plan_for(twin) is not None:
+            # predict ran the fused kernels; train_on_batch, the per-layer route
+            kind = "masked" if spec["input"] == "embedding" else "unmasked"
+            key = f"model (fused route, {kind})"
+            report.counts[key] = report.counts.get(key, 0) + 1
 
 
 # ------------------------------------------------------------------------------------------
