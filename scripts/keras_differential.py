@@ -453,13 +453,14 @@ def run_model(spec, report):
     if spec["first"] != "dropout" and not any(
             layer["then"] == "dropout" for layer in spec["layers"]):
         # One RMSprop(rho=0.9, eps=1e-7) step from zero velocity with Keras' dense gradients:
-        # v = 0.1 g^2, w -= lr g / sqrt(v + eps) (train_on_batch; the fused route if it fits).
+        # v = 0.1 g^2, w -= lr g / sqrt(v + eps) (fit on one batch: the fused route if it fits).
         expected = [w - LR * g / np.sqrt(0.1 * g * g + 1e-7) for w, g in zip(weights, k_grads)]
-        twin.train_on_batch(x, y)
+        twin.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
         compare_lists(report, "model", label, "weights after one step", twin.get_weights(),
                       expected, GRAD_TOL)
-        if nprnn.config.backend() == "numba" and nprnn._fused.plan_for(twin) is not None:
-            # predict ran the fused kernels; train_on_batch, the per-layer route
+        plan = nprnn._fused.plan_for(twin) if nprnn.config.backend() == "numba" else None
+        if plan is not None and plan.accepts(x):
+            # predict and the step ran the fused kernels
             kind = "masked" if spec["input"] == "embedding" else "unmasked"
             key = f"model (fused route, {kind})"
             report.counts[key] = report.counts.get(key, 0) + 1
