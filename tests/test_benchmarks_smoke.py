@@ -100,3 +100,16 @@ def test_bench_scaling_quick(tmp_path):
     data = json.loads((tmp_path / "scaling.json").read_text())
     assert {p["axis"] for p in data["points"]} == {"steps", "batch", "units"}
     assert (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def test_bench_masked_quick(tmp_path):
+    out = run("bench_masked.py", "--peers", "nprnn-fused,nprnn-layers", tmp_path=tmp_path)
+    rows = json.loads((tmp_path / "masked.json").read_text())["rows"]
+    assert {(row["model"], row["peer"]) for row in rows} == {
+        (model, peer) for model in ("simple_rnn", "lstm", "gru")
+        for peer in ("nprnn-fused", "nprnn-layers")}
+    # each peer took the route it names: mask_zero models are fused unless switched off
+    assert all(row["route"] == ("fused" if row["peer"] == "nprnn-fused" else "per-layer")
+               for row in rows)
+    assert all(row[key] > 0 for row in rows for key in ("train_s", "val_s", "predict_s"))
+    assert "epoch+val vs torch" in out
