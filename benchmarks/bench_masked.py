@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table, write_json  # noqa: E402
+from _common import machine, median_time, table, write_json  # noqa: E402
 
 V, E, UNITS, T, BATCH = 500, 16, 8, 100, 64
 MODELS = ("simple_rnn", "lstm", "gru")
@@ -54,12 +52,8 @@ def padded_data(count, steps, seed=0):
 
 
 def median_seconds(run, repeats):
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    """Median over ``repeats`` single calls (each a whole epoch or pass; no warm-up here)."""
+    return median_time(run, repeats=repeats, number=1, warmup=0)
 
 
 def time_nprnn(kind, fused, train, val, repeats):
