@@ -197,19 +197,15 @@ class Bidirectional(Layer):
     @classmethod
     def from_config(cls, config_):
         config_ = dict(config_)
-        spec = config_.pop("layer")
-        if spec.get("class_name") not in RECURRENT_LAYERS:
-            raise ValueError(f"layer: Bidirectional wraps one of {sorted(RECURRENT_LAYERS)}, "
-                             f"got {spec.get('class_name')!r}")
-        config_["layer"] = RECURRENT_LAYERS[spec["class_name"]].from_config(spec["config"])
-        backward = config_.pop("backward_layer", None)
-        if backward is not None:
-            if backward.get("class_name") not in RECURRENT_LAYERS:
-                raise ValueError(f"backward_layer: Bidirectional takes one of "
-                                 f"{sorted(RECURRENT_LAYERS)}, got "
-                                 f"{backward.get('class_name')!r}")
-            config_["backward_layer"] = RECURRENT_LAYERS[backward["class_name"]].from_config(
-                backward["config"])
+        for name in ("layer", "backward_layer"):
+            spec = config_.pop(name, None)
+            if spec is None and name == "backward_layer":  # the default copy
+                continue
+            kind = spec.get("class_name") if isinstance(spec, dict) else spec
+            if not isinstance(kind, str) or kind not in RECURRENT_LAYERS:
+                raise ValueError(f"{name}: Bidirectional takes one of "
+                                 f"{sorted(RECURRENT_LAYERS)}, got {kind!r}")
+            config_[name] = RECURRENT_LAYERS[spec["class_name"]].from_config(spec["config"])
         if config_.get("input_shape") is not None:
             config_["input_shape"] = tuple(config_["input_shape"])
         return cls(**config_)
