@@ -121,6 +121,19 @@ def transpose_into(src, out):
             out[r, b] = src[b, r]
 
 
+# inlined in Numba's IR: as a call, LLVM left the LSTM's step 10% slower
+@njit(**JIT_OPTIONS, inline="always")
+def _add_four_rows(out, row, src, first, w0, w1, w2, w3):
+    """``out[row, n] += src[first, n] w0 + ... + src[first + 3, n] w3``, added left to right
+    (the order of four single-row updates): the inner pass of :func:`add_product` and
+    :func:`product_transposed`."""
+    for b in range(out.shape[1]):
+        s = out[row, b] + src[first, b] * w0
+        s += src[first + 1, b] * w1
+        s += src[first + 2, b] * w2
+        out[row, b] = s + src[first + 3, b] * w3
+
+
 @njit(**JIT_OPTIONS)
 def add_product(x, W, c0, out):
     """``out[r, n] += sum_k x[k, n] W[k, c0 + r]``: rows of ``x^T W[:, c0:c0+R]``.
@@ -133,15 +146,8 @@ def add_product(x, W, c0, out):
     K4 = K - K % 4
     for k in range(0, K4, 4):
         for r in range(R):
-            w0 = W[k, c0 + r]
-            w1 = W[k + 1, c0 + r]
-            w2 = W[k + 2, c0 + r]
-            w3 = W[k + 3, c0 + r]
-            for b in range(B):
-                s = out[r, b] + x[k, b] * w0
-                s += x[k + 1, b] * w1
-                s += x[k + 2, b] * w2
-                out[r, b] = s + x[k + 3, b] * w3
+            _add_four_rows(out, r, x, k, W[k, c0 + r], W[k + 1, c0 + r], W[k + 2, c0 + r],
+                           W[k + 3, c0 + r])
     for k in range(K4, K):
         for r in range(R):
             w = W[k, c0 + r]
@@ -161,15 +167,8 @@ def product_transposed(d, W, c0, out, accumulate):
             for b in range(B):
                 out[k, b] = 0
         for r in range(0, R4, 4):
-            w0 = W[k, c0 + r]
-            w1 = W[k, c0 + r + 1]
-            w2 = W[k, c0 + r + 2]
-            w3 = W[k, c0 + r + 3]
-            for b in range(B):
-                s = out[k, b] + d[r, b] * w0
-                s += d[r + 1, b] * w1
-                s += d[r + 2, b] * w2
-                out[k, b] = s + d[r + 3, b] * w3
+            _add_four_rows(out, k, d, r, W[k, c0 + r], W[k, c0 + r + 1], W[k, c0 + r + 2],
+                           W[k, c0 + r + 3])
         for r in range(R4, R):
             w = W[k, c0 + r]
             for b in range(B):
