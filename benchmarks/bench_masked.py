@@ -27,6 +27,7 @@ Prints a table and writes ``results/masked.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -67,24 +68,19 @@ def time_nprnn(kind, fused, train, val, repeats):
     model.compile(optimizer=nprnn.optimizers.RMSprop(1e-4), loss="binary_crossentropy",
                   metrics=["accuracy"])
     (x, _, y), (x_val, _, y_val) = train, val
-    original = _fused.plan_for
-    if not fused:
-        _fused.plan_for = lambda model, training=True: None
-    try:
+    with contextlib.nullcontext() if fused else _fused.per_layer_route():
         everything = np.concatenate([x, x_val])
         # warm-up: every compiled kernel the timed calls use
         model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0)
         model.evaluate(x_val, y_val, batch_size=BATCH, verbose=0)
         model.predict(everything, batch_size=1024, verbose=0)
-        took_fused = original(model) is not None and fused
+        took_fused = _fused.plan_for(model) is not None
         epoch = median_seconds(lambda: model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0),
                                repeats)
         validation = median_seconds(
             lambda: model.evaluate(x_val, y_val, batch_size=BATCH, verbose=0), repeats)
         predict = median_seconds(lambda: model.predict(everything, batch_size=1024, verbose=0),
                                  repeats)
-    finally:
-        _fused.plan_for = original
     return {"train_s": epoch, "val_s": validation, "predict_s": predict,
             "route": "fused" if took_fused else "per-layer"}
 

@@ -268,15 +268,10 @@ def fused_parts(model, x, y, batch, batches):
     order = np.arange(len(ids_all), dtype=np.int64)
     losses = np.empty(batches)
     corrects = np.zeros(batches, dtype=np.int64)
-    targets = np.ascontiguousarray(y.reshape(-1), dtype=plan.dtype)
     masks = tuple(no_mask for _ in plan.cells)
-    work = plan._work(batch, ids.shape[1], x)
-    last_work = plan._work(len(order) % batch or batch, ids.shape[1], x)
 
-    def whole_epoch():
-        k.train_batches(plan.cells, ids_all, targets, order, batch, 0, batches, False, masks, table,
-                        has_table, train_table, Wxs, bs, Whs, rbs, Wd, bd, fast, lr, rho, eps,
-                        slots, grads, (dWd, dbd, dtable), work, last_work, losses, corrects)
+    def whole_epoch():  # what fit calls, in one call (no dropout masks, as the parts above)
+        plan.train_batches(x, y, order, batch, 0, batches, masks, losses, corrects)
 
     result["sum of the parts"] = sum(result.values())
     result["train_batches, whole epoch in one call"] = median_time(whole_epoch, repeats=3, number=1)

@@ -15,6 +15,8 @@ gives the same weights either way (to rounding).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from nprnn import config, losses, metrics, optimizers
@@ -28,6 +30,19 @@ CHUNK = 32
 PREDICT_BLOCK = 128
 
 _pools = {}
+_switched_off = 0  # depth of per_layer_route() blocks
+
+
+@contextlib.contextmanager
+def per_layer_route():
+    """Within the block every model takes the per-layer route (for the tests and benchmarks
+    that compare the two routes)."""
+    global _switched_off
+    _switched_off += 1
+    try:
+        yield
+    finally:
+        _switched_off -= 1
 
 
 def _pool(threads):
@@ -45,7 +60,8 @@ def plan_for(model, training=True):
     ``training=False`` asks for inference only (predict, evaluate's forward pass): the loss,
     optimizer and metrics then do not matter.
     """
-    if config.backend() != "numba" or not model.built or (training and not model.compiled):
+    if _switched_off or config.backend() != "numba" or not model.built or (
+            training and not model.compiled):
         return None
     stack = list(model.layers)
     embedding = stack.pop(0) if stack and isinstance(stack[0], Embedding) else None

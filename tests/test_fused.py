@@ -7,6 +7,8 @@ histories and predictions: float64 to 1e-10, float32 after one step to 1e-5.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,19 +71,20 @@ def train(route, body, one_hot=False, epochs=2, batch_size=32, callback_list=(),
     model = build(BODIES[body](), one_hot, mask_zero=mask_zero)
     ids, labels = data(padded=mask_zero)
     x = keras.utils.SparseOneHot(ids, V) if one_hot else ids
-    original = _fused.plan_for
-    if route == "layers":
-        _fused.plan_for = lambda model, training=True: None
-    try:
-        assert (original(model) is not None) == (route == "fused") or route == "layers"
+    if route == "fused":
+        assert _fused.plan_for(model) is not None
+    with route_of(route):
         keras.utils.set_random_seed(9)
         history = model.fit(x, labels, epochs=epochs, batch_size=batch_size, verbose=0,
                             validation_data=(x[:40], labels[:40]),
                             callbacks=list(callback_list), **fit)
         predictions = model.predict(x, batch_size=64, verbose=0)  # 2 blocks and a part
-    finally:
-        _fused.plan_for = original
     return model, history, predictions
+
+
+def route_of(route):
+    """The block for ``route``: "fused" as a user runs it, "layers" with the fused route off."""
+    return _fused.per_layer_route() if route == "layers" else contextlib.nullcontext()
 
 
 # Every body on both inputs, except that the stacks of mixed cells (whose one-hot input is
@@ -229,16 +232,12 @@ def test_a_stack_of_any_size_equals_the_per_layer_route(numba_backend, count, st
                 layers.Dense(1, activation="sigmoid")])
             model.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss="binary_crossentropy",
                           metrics=["accuracy"])
-            original = _fused.plan_for
-            if route == "layers":
-                _fused.plan_for = lambda model, training=True: None
-            try:
+            with route_of(route):
                 model.fit(ids, labels, epochs=1, batch_size=batch_size, verbose=0)
-                assert (original(model) is not None) == (route == "fused") or route == "layers"
                 results.append((model.get_weights(),
                                 model.predict(ids, batch_size=batch_size, verbose=0)))
-            finally:
-                _fused.plan_for = original
+            if route == "fused":
+                assert _fused.plan_for(model) is not None
         (fused_weights, fused_out), (weights, out) = results
         for a, b in zip(fused_weights, weights, strict=True):
             np.testing.assert_allclose(a, b, atol=1e-10, rtol=0)
